@@ -1,0 +1,5 @@
+"""Async-first API keys for Django: one key store, one verifier, Ninja and DRF adapters."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,16 @@
+"""Django app configuration for ``async_api_key``."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AsyncAPIKeyConfig(AppConfig):
+    name = "async_api_key"
+    label = "async_api_key"
+    verbose_name = _("API keys")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers system checks)

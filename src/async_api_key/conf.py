@@ -1,0 +1,93 @@
+"""The library's settings: one object, read in one place, with documented defaults.
+
+Projects configure the library with one dictionary in their Django settings::
+
+    ASYNC_API_KEY = {"NAMESPACE": "acme_live", "LAST_USED_INTERVAL": 300}
+
+Values are looked up when used (and re-read when Django's ``setting_changed``
+signal fires), so ``override_settings`` in a project's tests takes effect.
+The upstream setting ``API_KEY_CUSTOM_HEADER`` of djangorestframework-api-key is
+honoured too, so migrating projects keep their configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Final
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTINGS_NAME: Final = "ASYNC_API_KEY"
+UPSTREAM_CUSTOM_HEADER_SETTING: Final = "API_KEY_CUSTOM_HEADER"
+
+DEFAULTS: Final[dict[str, Any]] = {
+    # The human-readable start of every new key: ``<NAMESPACE>_<lookup>_<secret><checksum>``.
+    "NAMESPACE": "ak",
+    # Fast hash for new keys: "sha512" (the upstream format) or "sha256".
+    "HASH_ALGORITHM": "sha512",
+    # ``Authorization: <KEYWORD> <key>``; compared case-insensitively.
+    "KEYWORD": "Api-Key",
+    # A second header the key may come in; None to accept the Authorization header only.
+    "HEADER": "X-API-Key",
+    # ``last_used_at`` is written at most once per this many seconds per key; None disables it.
+    "LAST_USED_INTERVAL": 60,
+}
+
+
+class APIKeySettings:
+    """Typed access to ``settings.ASYNC_API_KEY`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._merged: dict[str, Any] | None = None
+
+    def _values(self) -> dict[str, Any]:
+        if self._merged is None:
+            user_values: dict[str, Any] = dict(getattr(settings, SETTINGS_NAME, None) or {})
+            unknown = sorted(set(user_values) - set(DEFAULTS))
+            if unknown:
+                raise ValueError(f"Unknown {SETTINGS_NAME} settings: {', '.join(unknown)}.")
+            self._merged = {**DEFAULTS, **user_values}
+        return self._merged
+
+    def reload(self) -> None:
+        """Forget cached values; the next access reads Django's settings again."""
+        self._merged = None
+
+    @property
+    def namespace(self) -> str:
+        return str(self._values()["NAMESPACE"])
+
+    @property
+    def hash_algorithm(self) -> str:
+        return str(self._values()["HASH_ALGORITHM"])
+
+    @property
+    def keyword(self) -> str:
+        return str(self._values()["KEYWORD"])
+
+    @property
+    def header(self) -> str | None:
+        header = self._values()["HEADER"]
+        return None if header is None else str(header)
+
+    @property
+    def custom_header_meta_name(self) -> str | None:
+        """The upstream ``API_KEY_CUSTOM_HEADER`` (a ``META`` name), if the project sets it."""
+        value = getattr(settings, UPSTREAM_CUSTOM_HEADER_SETTING, None)
+        return None if value is None else str(value)
+
+    @property
+    def last_used_interval(self) -> timedelta | None:
+        seconds = self._values()["LAST_USED_INTERVAL"]
+        return None if seconds is None else timedelta(seconds=float(seconds))
+
+
+api_key_settings = APIKeySettings()
+
+
+@receiver(setting_changed)
+def _reload_api_key_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        api_key_settings.reload()

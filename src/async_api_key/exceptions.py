@@ -1,0 +1,14 @@
+"""Exceptions the library raises to callers of its manager methods."""
+
+from __future__ import annotations
+
+
+class KeyStoreUnavailable(Exception):
+    """The key store (database) could not be reached, so no key could be verified.
+
+    Raised by ``get_from_key`` / ``is_valid`` and their async twins; the cause is
+    chained. Adapters do not raise it: they answer 503. Nothing is granted.
+    """
+
+    def __init__(self, message: str = "The API key store is unavailable.") -> None:
+        super().__init__(message)

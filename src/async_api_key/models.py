@@ -1,0 +1,267 @@
+"""Key models and their managers.
+
+``AbstractAPIKey`` is the base for custom key models (for example one with an
+``organization`` foreign key); ``APIKey`` is the ready-made concrete model. Field
+names and manager methods follow djangorestframework-api-key 3.x, so migrating
+is an import change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .conf import api_key_settings
+from .exceptions import KeyStoreUnavailable
+from .hashing import check_key, hash_key
+from .keys import generate_key
+from .scopes import validate_scopes
+from .verification import Reason, VerificationOutcome, Verifier
+
+if TYPE_CHECKING:
+    from django.db.models.fields import Field
+
+_KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
+
+#: How many fresh lookup ids ``create_key`` tries before giving up on collisions.
+MAX_CREATE_ATTEMPTS = 5
+
+#: Columns that an ordinary ``save()`` of an existing key never writes: they change
+#: only through dedicated single-column updates (``revoke()``, the verifier), so a
+#: stale instance cannot undo a concurrent revocation or move ``last_used_at`` back.
+_GUARDED_FIELDS = frozenset({"prefix", "hashed_key", "revoked", "revoked_at", "last_used_at"})
+
+
+class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
+    """Creates, finds and verifies keys. Sync methods have ``a``-prefixed async twins."""
+
+    def get_usable_keys(self) -> QuerySet[_KeyT]:
+        """Return the keys that may authenticate: not revoked and not expired.
+
+        Override it to narrow usable keys further, for example to keys whose owner
+        is active; the verifier honours the override on every path.
+        """
+        return self.filter(revoked=False).filter(
+            Q(expiry_date__isnull=True) | Q(expiry_date__gt=timezone.now())
+        )
+
+    @property
+    def verifier(self) -> Verifier[_KeyT]:
+        """The verifier bound to this manager (and so to its ``get_usable_keys()``)."""
+        return Verifier(self.model, manager=self)
+
+    def assign_key(self, obj: _KeyT) -> str:
+        """Give ``obj`` a new lookup id and key hash; return the raw key (unsaved)."""
+        generated = generate_key(api_key_settings.namespace)
+        obj.prefix = generated.lookup
+        obj.hashed_key = hash_key(generated.raw, api_key_settings.hash_algorithm)
+        return generated.raw
+
+    def create_key(self, **fields: Any) -> tuple[_KeyT, str]:
+        """Create and save a key; return it with the raw key, which is not stored anywhere.
+
+        ``fields`` are model fields (``name`` is required). A lookup id that collides
+        with an existing key is replaced and the insert retried.
+        """
+        fields.pop("id", None)
+        for generated_field in ("prefix", "hashed_key"):
+            if generated_field in fields:
+                raise TypeError(f"create_key() sets {generated_field!r} itself.")
+        if "scopes" in fields:
+            fields["scopes"] = validate_scopes(fields["scopes"])
+        for _attempt in range(MAX_CREATE_ATTEMPTS):
+            obj = self.model(**fields)
+            raw_key = self.assign_key(obj)
+            try:
+                with transaction.atomic(using=self.db):
+                    obj.save(force_insert=True, using=self.db)
+            except IntegrityError:
+                if self.model._base_manager.using(self.db).filter(prefix=obj.prefix).exists():
+                    continue
+                raise
+            return obj, raw_key
+        raise RuntimeError(f"Could not find an unused lookup id in {MAX_CREATE_ATTEMPTS} attempts.")
+
+    async def acreate_key(self, **fields: Any) -> tuple[_KeyT, str]:
+        """Async twin of :meth:`create_key`."""
+        return await sync_to_async(self.create_key)(**fields)
+
+    def get_from_key(self, key: str) -> _KeyT:
+        """Return the usable key that ``key`` belongs to, or raise ``DoesNotExist``.
+
+        Revoked, expired and otherwise unusable keys are not returned. If the key
+        store cannot be reached, :class:`~async_api_key.exceptions.KeyStoreUnavailable`
+        is raised.
+        """
+        return self._key_or_raise(self.verifier.verify(key))
+
+    async def aget_from_key(self, key: str) -> _KeyT:
+        """Async twin of :meth:`get_from_key`."""
+        return self._key_or_raise(await self.verifier.averify(key))
+
+    def is_valid(self, key: str) -> bool:
+        """Tell whether ``key`` belongs to a usable key."""
+        return self._valid_or_raise(self.verifier.verify(key))
+
+    async def ais_valid(self, key: str) -> bool:
+        """Async twin of :meth:`is_valid`."""
+        return self._valid_or_raise(await self.verifier.averify(key))
+
+    def _valid_or_raise(self, outcome: VerificationOutcome[_KeyT]) -> bool:
+        if outcome.reason is Reason.UNAVAILABLE:
+            raise KeyStoreUnavailable() from outcome.error
+        return outcome.is_valid
+
+    def _key_or_raise(self, outcome: VerificationOutcome[_KeyT]) -> _KeyT:
+        if self._valid_or_raise(outcome) and outcome.api_key is not None:
+            return outcome.api_key
+        raise self.model.DoesNotExist(f"No usable {self.model._meta.verbose_name} matches.")
+
+
+class APIKeyManager(BaseAPIKeyManager["APIKey"]):
+    """The manager of the concrete :class:`APIKey` model."""
+
+
+class AbstractAPIKey(models.Model):
+    """Fields and behaviour every key model shares. Subclass it for a custom key model."""
+
+    id = models.BigAutoField(primary_key=True)
+    prefix = models.CharField(
+        _("prefix"),
+        max_length=16,
+        unique=True,
+        editable=False,
+        help_text=_("Public lookup id: the part of the key that identifies it."),
+    )
+    hashed_key = models.CharField(_("hashed key"), max_length=255, editable=False)
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    name = models.CharField(
+        _("name"),
+        max_length=50,
+        blank=False,
+        default=None,
+        help_text=_("A free-form name for the key. Need not be unique."),
+    )
+    revoked = models.BooleanField(
+        _("revoked"),
+        blank=True,
+        default=False,
+        help_text=_("A revoked key can no longer be used. This cannot be undone."),
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    expiry_date = models.DateTimeField(
+        _("expires"),
+        null=True,
+        blank=True,
+        help_text=_("Once this date has passed, the key can no longer be used."),
+    )
+    last_used_at = models.DateTimeField(
+        _("last used"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Approximate: updated at most once per configured interval."),
+    )
+    scopes = models.JSONField(
+        _("scopes"),
+        default=list,
+        blank=True,
+        help_text=_('Scopes this key grants, such as "orders:read", "orders:*" or "*".'),
+    )
+
+    objects = BaseAPIKeyManager()
+
+    class Meta:
+        abstract = True
+        ordering = ("-created",)
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._initial_revoked = self.revoked
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._validate_revoked()
+        if self.revoked and self.revoked_at is None:
+            self.revoked_at = timezone.now()
+        if not self._state.adding and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = self._writable_fields(kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
+        self._initial_revoked = self.revoked
+
+    @property
+    def has_expired(self) -> bool:
+        """True once ``expiry_date`` has passed."""
+        return self.expiry_date is not None and self.expiry_date <= timezone.now()
+
+    @property
+    def granted_scopes(self) -> tuple[str, ...]:
+        """The stored scopes as a tuple of strings (empty if the column holds anything else)."""
+        if not isinstance(self.scopes, list):
+            return ()
+        return tuple(scope for scope in self.scopes if isinstance(scope, str))
+
+    def is_valid(self, key: str) -> bool:
+        """Tell whether ``key`` matches this key's stored hash (state is not checked)."""
+        return check_key(key, self.hashed_key, api_key_settings.hash_algorithm).matches
+
+    def clean(self) -> None:
+        super().clean()
+        self._validate_revoked()
+        if not isinstance(self.scopes, list):
+            raise ValidationError({"scopes": _("Scopes must be a list of strings.")})
+        try:
+            self.scopes = validate_scopes(self.scopes)
+        except ValueError as exc:
+            raise ValidationError({"scopes": str(exc)}, code="invalid_scope") from exc
+
+    def revoke(self) -> None:
+        """Revoke this key now. Idempotent; it writes only ``revoked`` and ``revoked_at``."""
+        now = timezone.now()
+        type(self)._base_manager.filter(pk=self.pk, revoked=False).update(
+            revoked=True, revoked_at=now
+        )
+        self.revoked = True
+        self._initial_revoked = True
+        if self.revoked_at is None:
+            self.revoked_at = now
+
+    async def arevoke(self) -> None:
+        """Async twin of :meth:`revoke`."""
+        await sync_to_async(self.revoke)()
+
+    def _validate_revoked(self) -> None:
+        if self._initial_revoked and not self.revoked:
+            raise ValidationError(
+                _("The API key has been revoked, which cannot be undone."), code="revoked"
+            )
+
+    def _writable_fields(self, requested: Iterable[str] | None) -> list[str]:
+        fields: list[Field[Any, Any]] = [f for f in self._meta.concrete_fields if not f.primary_key]
+        names = {f.name for f in fields} | {f.attname for f in fields}
+        wanted = set(names if requested is None else requested)
+        allowed = names - _GUARDED_FIELDS
+        if self.revoked and not self._initial_revoked:
+            allowed |= {"revoked", "revoked_at"}
+        # Unknown names are passed on so that Django reports them as it always does.
+        return sorted((wanted & allowed) | (wanted - names))
+
+
+class APIKey(AbstractAPIKey):
+    """The ready-made key model."""
+
+    objects: ClassVar[APIKeyManager] = APIKeyManager()
+
+    class Meta(AbstractAPIKey.Meta):
+        abstract = False

@@ -1,0 +1,233 @@
+"""The one verifier: the only place that decides whether a presented key is good.
+
+Both adapters (Django-Ninja and DRF), the managers' ``get_from_key`` / ``is_valid``
+and their async twins all ask a :class:`Verifier`. It returns a
+:class:`VerificationOutcome` with a stable :class:`Reason`; adapters only translate
+that outcome into their framework's answer.
+
+Shape of one verification::
+
+    raw key -> parse (pure, no I/O)
+            -> stored-key check (one database query; in ``averify`` one thread hop)
+            -> policy (scopes; pure)
+
+A malformed key stops at the first step: no query, no thread hop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import Error as DatabaseError
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from .conf import api_key_settings
+from .hashing import check_against_dummy, check_key, hash_key
+from .keys import ParsedKey, parse_key
+from .scopes import missing_scopes
+
+if TYPE_CHECKING:
+    from .models import AbstractAPIKey, BaseAPIKeyManager
+
+logger = logging.getLogger("async_api_key")
+
+_KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
+_USABLE_ANNOTATION = "async_api_key_is_usable"
+
+
+class Reason(str, Enum):
+    """Why a verification ended as it did. The values are stable: log and match on them."""
+
+    VALID = "valid"
+    MISSING = "missing"
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    INVALID_SECRET = "invalid_secret"  # noqa: S105  (a reason, not a secret)
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    #: The key is genuine but the manager's ``get_usable_keys()`` leaves it out.
+    UNUSABLE = "unusable"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    #: The key store could not be reached; nothing was decided about the key.
+    UNAVAILABLE = "unavailable"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Reasons for which the presented key is genuine and usable, but the request is refused
+#: by policy: adapters answer 403 and stop trying other authentication methods.
+POLICY_REASONS = frozenset({Reason.INSUFFICIENT_SCOPE})
+
+
+@dataclass(frozen=True)
+class VerificationOutcome(Generic[_KeyT]):
+    """What the verifier decided about one presented key."""
+
+    reason: Reason
+    #: The stored key, set when the key is genuine (``VALID`` or a policy refusal).
+    api_key: _KeyT | None = None
+    #: The public lookup id of a well-formed key; safe to log.
+    prefix: str | None = None
+    missing_scopes: tuple[str, ...] = ()
+    error: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_valid(self) -> bool:
+        """True when the request may proceed."""
+        return self.reason is Reason.VALID
+
+    @property
+    def is_authenticated(self) -> bool:
+        """True when the key itself is genuine and usable, even if policy refuses the request."""
+        return self.reason is Reason.VALID or self.reason in POLICY_REASONS
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status both adapters answer with: 200, 401, 403 or 503."""
+        if self.reason is Reason.VALID:
+            return 200
+        if self.reason in POLICY_REASONS:
+            return 403
+        if self.reason is Reason.UNAVAILABLE:
+            return 503
+        return 401
+
+
+class Verifier(Generic[_KeyT]):
+    """Verify raw keys against one key model.
+
+    ``manager`` decides which keys are usable through its ``get_usable_keys()``;
+    it defaults to the model's default manager.
+    """
+
+    def __init__(self, model: type[_KeyT], manager: BaseAPIKeyManager[_KeyT] | None = None) -> None:
+        self.model = model
+        self.manager: BaseAPIKeyManager[_KeyT] = (
+            manager if manager is not None else model._default_manager  # type: ignore[assignment]
+        )
+
+    def verify(
+        self, raw_key: str | None, *, scopes: Sequence[str] = ()
+    ) -> VerificationOutcome[_KeyT]:
+        """Verify ``raw_key`` (``None`` when the request carried none), requiring ``scopes``."""
+        parsed = self._parse(raw_key)
+        if isinstance(parsed, VerificationOutcome):
+            return self._report(parsed)
+        return self._report(self._apply_policy(self._check_stored(parsed), scopes))
+
+    async def averify(
+        self, raw_key: str | None, *, scopes: Sequence[str] = ()
+    ) -> VerificationOutcome[_KeyT]:
+        """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
+        parsed = self._parse(raw_key)
+        if isinstance(parsed, VerificationOutcome):
+            return self._report(parsed)
+        stored = await sync_to_async(self._check_stored)(parsed)
+        return self._report(self._apply_policy(stored, scopes))
+
+    def _parse(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
+        if raw_key is None:
+            return VerificationOutcome(Reason.MISSING)
+        parsed = parse_key(raw_key)
+        if parsed is None:
+            return VerificationOutcome(Reason.MALFORMED)
+        return parsed
+
+    def _check_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
+        """Look the key up and check its secret and state. Sync: runs the ORM."""
+        try:
+            return self._check_stored_unguarded(parsed)
+        except DatabaseError as exc:
+            logger.error(
+                "API key verification failed: the key store is unavailable (%s); prefix=%s",
+                type(exc).__name__,
+                parsed.lookup,
+            )
+            return VerificationOutcome(Reason.UNAVAILABLE, prefix=parsed.lookup, error=exc)
+
+    def _check_stored_unguarded(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
+        algorithm = api_key_settings.hash_algorithm
+        usable = self.manager.get_usable_keys().filter(pk=OuterRef("pk"))
+        candidates = self.manager.filter(prefix=parsed.lookup).annotate(
+            **{_USABLE_ANNOTATION: Exists(usable)}
+        )
+        stored = next(iter(candidates[:1]), None)
+        if stored is None:
+            check_against_dummy(parsed.raw, algorithm)
+            return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
+        check = check_key(parsed.raw, stored.hashed_key, algorithm)
+        if not check.matches:
+            return VerificationOutcome(Reason.INVALID_SECRET, prefix=parsed.lookup)
+        if stored.revoked:
+            return VerificationOutcome(Reason.REVOKED, prefix=parsed.lookup)
+        if stored.has_expired:
+            return VerificationOutcome(Reason.EXPIRED, prefix=parsed.lookup)
+        if not getattr(stored, _USABLE_ANNOTATION):
+            return VerificationOutcome(Reason.UNUSABLE, prefix=parsed.lookup)
+        if check.needs_upgrade:
+            self._upgrade_hash(stored, hash_key(parsed.raw, algorithm))
+        self._touch_last_used(stored)
+        return VerificationOutcome(Reason.VALID, api_key=stored, prefix=parsed.lookup)
+
+    def _upgrade_hash(self, stored: _KeyT, new_hash: str) -> None:
+        # One column, and only if nobody changed it meanwhile: a full-row save here
+        # could write back a stale ``revoked=False`` over a concurrent revocation.
+        updated = self.model._base_manager.filter(
+            pk=stored.pk, hashed_key=stored.hashed_key
+        ).update(hashed_key=new_hash)
+        if updated:
+            stored.hashed_key = new_hash
+
+    def _touch_last_used(self, stored: _KeyT) -> None:
+        interval = api_key_settings.last_used_interval
+        if interval is None:
+            return
+        now = timezone.now()
+        threshold = now - interval
+        if stored.last_used_at is not None and stored.last_used_at >= threshold:
+            return
+        # Conditional, single-column UPDATE: concurrent verifications write at most once per
+        # interval, and the value never moves backwards.
+        updated = (
+            self.model._base_manager.filter(pk=stored.pk)
+            .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold))
+            .update(last_used_at=now)
+        )
+        if updated:
+            stored.last_used_at = now
+
+    def _apply_policy(
+        self, outcome: VerificationOutcome[_KeyT], scopes: Sequence[str]
+    ) -> VerificationOutcome[_KeyT]:
+        if outcome.reason is not Reason.VALID or not scopes or outcome.api_key is None:
+            return outcome
+        missing = missing_scopes(outcome.api_key.scopes, scopes)
+        if missing:
+            return VerificationOutcome(
+                Reason.INSUFFICIENT_SCOPE,
+                api_key=outcome.api_key,
+                prefix=outcome.prefix,
+                missing_scopes=missing,
+            )
+        return outcome
+
+    def _report(self, outcome: VerificationOutcome[_KeyT]) -> VerificationOutcome[_KeyT]:
+        if outcome.reason not in (Reason.VALID, Reason.MISSING, Reason.UNAVAILABLE):
+            logger.info(
+                "API key verification failed: reason=%s prefix=%s",
+                outcome.reason.value,
+                outcome.prefix,
+            )
+        return outcome
+
+
+def get_verifier(model: type[_KeyT]) -> Verifier[_KeyT]:
+    """Return the verifier for ``model`` (using its default manager)."""
+    return Verifier(model)

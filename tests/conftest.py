@@ -1,0 +1,129 @@
+"""Fixtures shared by the whole suite.
+
+- ``queries``: counts SQL statements on every thread (the async path runs the ORM in
+  a worker thread, where Django's own query capture does not look).
+- ``thread_hops``: counts ``sync_to_async`` hops the verifier makes.
+- ``_no_raw_key_in_logs`` (autouse): fails any test in which a raw key created during
+  the test shows up in a log record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db.backends.utils import CursorWrapper
+
+from async_api_key import keys, models
+
+
+class QueryLog:
+    """SQL statements executed while :meth:`capture` is active, on any thread."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self.active = False
+
+    @contextmanager
+    def capture(self) -> Iterator[QueryLog]:
+        self.statements.clear()
+        self.active = True
+        try:
+            yield self
+        finally:
+            self.active = False
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def writes(self) -> list[str]:
+        return [sql for sql in self.statements if sql.lstrip().upper().startswith("UPDATE")]
+
+
+@pytest.fixture
+def queries(monkeypatch: pytest.MonkeyPatch) -> QueryLog:
+    log = QueryLog()
+    original = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
+
+    def recording(self: CursorWrapper, sql: str, params: Any, many: bool, executor: Any) -> Any:
+        if log.active:
+            log.statements.append(sql)
+        return original(self, sql, params, many, executor)
+
+    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", recording)
+    return log
+
+
+class HopCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def thread_hops(monkeypatch: pytest.MonkeyPatch) -> HopCounter:
+    counter = HopCounter()
+    original = sync_to_async
+
+    def counting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        counter.count += 1
+        return original(func, *args, **kwargs)
+
+    monkeypatch.setattr("async_api_key.verification.sync_to_async", counting)
+    return counter
+
+
+class _RecordsEverything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.texts.append(text)
+
+
+@pytest.fixture(autouse=True)
+def _no_raw_key_in_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Record every raw key generated in the test; fail if one appears in any log record."""
+    created: list[str] = []
+    original = keys.generate_key
+
+    def recording(namespace: str) -> keys.GeneratedKey:
+        generated = original(namespace)
+        created.append(generated.raw)
+        return generated
+
+    monkeypatch.setattr(models, "generate_key", recording)
+    handler = _RecordsEverything()
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield created
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+    leaked = [key for key in created if any(key in text for text in handler.texts)]
+    assert not leaked, "a raw API key appeared in a log record"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_thread_connections(
+    django_db_setup: None, django_db_blocker: Any
+) -> Iterator[None]:
+    """Close the connection opened by ``sync_to_async``'s shared thread before the test
+    database is dropped (outside a request, Django has no signal that would close it)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()

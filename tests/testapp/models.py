@@ -1,0 +1,34 @@
+"""A custom key model with an owner, as a project would write one."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import QuerySet
+
+from async_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=128)
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrganizationAPIKeyManager(BaseAPIKeyManager["OrganizationAPIKey"]):
+    def get_usable_keys(self) -> QuerySet[OrganizationAPIKey]:
+        return super().get_usable_keys().filter(organization__active=True)
+
+
+class OrganizationAPIKey(AbstractAPIKey):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
+
+    objects: ClassVar[OrganizationAPIKeyManager] = OrganizationAPIKeyManager()
+
+    class Meta(AbstractAPIKey.Meta):
+        abstract = False
