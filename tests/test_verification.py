@@ -351,3 +351,30 @@ def test_reason_values_are_stable() -> None:
         "unavailable",
     }
     assert str(Reason.REVOKED) == "revoked"
+
+
+@pytest.mark.django_db
+def test_error_bodies_do_not_tell_refused_keys_apart() -> None:
+    verifier = Verifier(APIKey)
+    bodies = [verifier.verify(make()).error_body() for _, make, reason in CASES[1:]]
+    assert all(
+        body == {"detail": "Invalid or missing API key.", "code": "invalid_api_key"}
+        for body in bodies
+    )
+
+
+@pytest.mark.django_db
+def test_scope_refusal_body_names_the_missing_scopes() -> None:
+    _, raw = APIKey.objects.create_key(name="x", scopes=["orders:read"])
+    outcome = Verifier(APIKey).verify(raw, scopes=["orders:read", "orders:write"])
+    assert outcome.error_body() == {
+        "detail": "This API key lacks the required scope(s): orders:write",
+        "code": "insufficient_scope",
+        "missing_scopes": ["orders:write"],
+    }
+
+
+def test_unavailable_body() -> None:
+    outcome: VerificationOutcome[APIKey] = VerificationOutcome(Reason.UNAVAILABLE)
+    assert outcome.error_body()["code"] == "api_key_verification_unavailable"
+    assert outcome.status_code == 503

@@ -99,6 +99,38 @@ class VerificationOutcome(Generic[_KeyT]):
             return 503
         return 401
 
+    @property
+    def error_code(self) -> str:
+        """A machine-readable code for a refused request, the same on both adapters.
+
+        Every 401 gets the one code ``invalid_api_key``: a client cannot tell an
+        unknown key from a revoked or expired one (no oracle).
+        """
+        if self.reason in POLICY_REASONS or self.reason is Reason.VALID:
+            return self.reason.value
+        if self.reason is Reason.UNAVAILABLE:
+            return "api_key_verification_unavailable"
+        return "invalid_api_key"
+
+    @property
+    def error_detail(self) -> str:
+        """A human-readable message for a refused request, safe to send to the client."""
+        if self.reason is Reason.INSUFFICIENT_SCOPE:
+            return "This API key lacks the required scope(s): " + ", ".join(self.missing_scopes)
+        if self.reason is Reason.UNAVAILABLE:
+            return "API key verification is temporarily unavailable. Try again later."
+        if self.reason is Reason.VALID:
+            return ""
+        return "Invalid or missing API key."
+
+    def error_body(self) -> dict[str, object]:
+        """The JSON body both adapters send with a refusal: ``detail``, ``code`` and,
+        for a scope refusal, ``missing_scopes``."""
+        body: dict[str, object] = {"detail": self.error_detail, "code": self.error_code}
+        if self.reason is Reason.INSUFFICIENT_SCOPE:
+            body["missing_scopes"] = list(self.missing_scopes)
+        return body
+
 
 class Verifier(Generic[_KeyT]):
     """Verify raw keys against one key model.
