@@ -152,7 +152,7 @@ class Verifier(Generic[_KeyT]):
         parsed = self._parse(raw_key)
         if isinstance(parsed, VerificationOutcome):
             return self._report(parsed)
-        return self._report(self._apply_policy(self._check_stored(parsed), scopes))
+        return self._report(self.apply_scopes(self._check_stored(parsed), scopes))
 
     async def averify(
         self, raw_key: str | None, *, scopes: Sequence[str] = ()
@@ -162,7 +162,7 @@ class Verifier(Generic[_KeyT]):
         if isinstance(parsed, VerificationOutcome):
             return self._report(parsed)
         stored = await sync_to_async(self._check_stored)(parsed)
-        return self._report(self._apply_policy(stored, scopes))
+        return self._report(self.apply_scopes(stored, scopes))
 
     def _parse(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
         if raw_key is None:
@@ -235,9 +235,14 @@ class Verifier(Generic[_KeyT]):
         if updated:
             stored.last_used_at = now
 
-    def _apply_policy(
+    def apply_scopes(
         self, outcome: VerificationOutcome[_KeyT], scopes: Sequence[str]
     ) -> VerificationOutcome[_KeyT]:
+        """Require ``scopes`` of an outcome already verified (pure: no query, no hop).
+
+        ``verify(key, scopes=...)`` does this itself; an adapter that verified once
+        per request (with no scopes) calls it to check each permission's scopes.
+        """
         if outcome.reason is not Reason.VALID or not scopes or outcome.api_key is None:
             return outcome
         missing = missing_scopes(outcome.api_key.scopes, scopes)
