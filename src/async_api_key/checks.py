@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import CheckMessage, Error, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.utils.module_loading import import_string
 
 from .conf import api_key_settings
 from .hashing import FAST_HASH_ALGORITHMS
 from .keys import is_valid_namespace
+from .reporting import APIKeyExceptionReporterFilter, key_meta_names
 
 
 @register()
@@ -45,3 +48,31 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return errors
+
+
+@register()
+def check_error_reports_mask_key_headers(
+    app_configs: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Warn when Django's error reports would show a header that carries keys."""
+    try:
+        # Not Django's cached get_default_exception_reporter_filter(): the check must see
+        # the setting as it is now.
+        reporter_filter = import_string(settings.DEFAULT_EXCEPTION_REPORTER_FILTER)()
+        names = key_meta_names()
+    except (ValueError, ImportError):
+        return []  # reported by check_settings, or by Django's own checks
+    if isinstance(reporter_filter, APIKeyExceptionReporterFilter):
+        return []
+    hidden = getattr(reporter_filter, "hidden_settings", None)
+    exposed = [name for name in names if hidden is None or not hidden.search(name)]
+    if not exposed:
+        return []
+    return [
+        Warning(
+            f"Error reports would show the API key header(s) {', '.join(exposed)}.",
+            hint="Set DEFAULT_EXCEPTION_REPORTER_FILTER = "
+            "'async_api_key.reporting.APIKeyExceptionReporterFilter'.",
+            id="async_api_key.W001",
+        )
+    ]

@@ -12,3 +12,12 @@ class KeyStoreUnavailable(Exception):
 
     def __init__(self, message: str = "The API key store is unavailable.") -> None:
         super().__init__(message)
+
+
+class KeyNotRotatable(Exception):
+    """A key cannot be rotated: it is revoked, expired, gone, or already has a successor."""
+
+    def __init__(self, prefix: str, why: str) -> None:
+        self.prefix = prefix
+        self.why = why
+        super().__init__(f"API key {prefix} cannot be rotated: {why}.")

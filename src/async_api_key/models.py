@@ -9,6 +9,7 @@ is an import change.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -19,16 +20,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import api_key_settings
-from .exceptions import KeyStoreUnavailable
+from .exceptions import KeyNotRotatable, KeyStoreUnavailable
 from .hashing import check_key, hash_key
 from .keys import generate_key
 from .scopes import validate_scopes
+from .signals import api_key_created, api_key_revoked, api_key_rotated
 from .verification import Reason, VerificationOutcome, Verifier
 
 if TYPE_CHECKING:
     from django.db.models.fields import Field
 
 _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
+
+#: The default grace period of a rotation: the old key stops working at once.
+NO_GRACE = timedelta(0)
 
 #: How many fresh lookup ids ``create_key`` tries before giving up on collisions.
 MAX_CREATE_ATTEMPTS = 5
@@ -37,6 +42,9 @@ MAX_CREATE_ATTEMPTS = 5
 #: only through dedicated single-column updates (``revoke()``, the verifier), so a
 #: stale instance cannot undo a concurrent revocation or move ``last_used_at`` back.
 _GUARDED_FIELDS = frozenset({"prefix", "hashed_key", "revoked", "revoked_at", "last_used_at"})
+
+#: Fields a rotation does not copy from the old key to its successor.
+_NOT_COPIED_ON_ROTATION = _GUARDED_FIELDS | {"created", "rotated_from", "expiry_date"}
 
 
 class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
@@ -86,12 +94,59 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
                 if self.model._base_manager.using(self.db).filter(prefix=obj.prefix).exists():
                     continue
                 raise
+            api_key_created.send(self.model, api_key=obj)
             return obj, raw_key
         raise RuntimeError(f"Could not find an unused lookup id in {MAX_CREATE_ATTEMPTS} attempts.")
 
     async def acreate_key(self, **fields: Any) -> tuple[_KeyT, str]:
         """Async twin of :meth:`create_key`."""
         return await sync_to_async(self.create_key)(**fields)
+
+    def rotate_key(self, api_key: _KeyT, grace_period: timedelta = NO_GRACE) -> tuple[_KeyT, str]:
+        """Issue a successor to ``api_key``; return it with its raw key (shown once).
+
+        The successor copies every field of the old key (name, scopes, owner, expiry,
+        ...) except its identity and state, and links back through ``rotated_from``.
+        The old key then expires at ``min(now + grace_period, its own expiry)``.
+        The old key's row is locked while this runs, so of two concurrent rotations
+        one succeeds and the other raises :class:`~async_api_key.exceptions.KeyNotRotatable`,
+        as do rotations of revoked, expired or already rotated keys.
+        """
+        if grace_period < timedelta(0):
+            raise ValueError("grace_period cannot be negative.")
+        base = self.model._base_manager.using(self.db)
+        with transaction.atomic(using=self.db):
+            try:
+                current = base.select_for_update().get(pk=api_key.pk)
+            except self.model.DoesNotExist:
+                raise KeyNotRotatable(api_key.prefix, "it does not exist") from None
+            if current.revoked:
+                raise KeyNotRotatable(current.prefix, "it is revoked")
+            if current.has_expired:
+                raise KeyNotRotatable(current.prefix, "it has expired")
+            if base.filter(rotated_from=current).exists():
+                raise KeyNotRotatable(current.prefix, "it has already been rotated")
+            copied = {
+                field.attname: getattr(current, field.attname)
+                for field in self.model._meta.concrete_fields
+                if not field.primary_key and field.name not in _NOT_COPIED_ON_ROTATION
+            }
+            successor, raw_key = self.create_key(
+                **copied, expiry_date=current.expiry_date, rotated_from=current
+            )
+            old_expiry = timezone.now() + grace_period
+            if current.expiry_date is not None:
+                old_expiry = min(old_expiry, current.expiry_date)
+            base.filter(pk=current.pk).update(expiry_date=old_expiry)
+        api_key.expiry_date = old_expiry
+        api_key_rotated.send(self.model, api_key=api_key, new_api_key=successor)
+        return successor, raw_key
+
+    async def arotate_key(
+        self, api_key: _KeyT, grace_period: timedelta = NO_GRACE
+    ) -> tuple[_KeyT, str]:
+        """Async twin of :meth:`rotate_key`."""
+        return await sync_to_async(self.rotate_key)(api_key, grace_period)
 
     def get_from_key(self, key: str) -> _KeyT:
         """Return the usable key that ``key`` belongs to, or raise ``DoesNotExist``.
@@ -175,6 +230,16 @@ class AbstractAPIKey(models.Model):
         blank=True,
         help_text=_('Scopes this key grants, such as "orders:read", "orders:*" or "*".'),
     )
+    rotated_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="successors",
+        verbose_name=_("rotated from"),
+        help_text=_("The key this one replaced when it was rotated."),
+    )
 
     objects = BaseAPIKeyManager()
 
@@ -195,10 +260,13 @@ class AbstractAPIKey(models.Model):
         self._validate_revoked()
         if self.revoked and self.revoked_at is None:
             self.revoked_at = timezone.now()
+        revoking = self.revoked and not self._initial_revoked and not self._state.adding
         if not self._state.adding and not kwargs.get("force_insert"):
             kwargs["update_fields"] = self._writable_fields(kwargs.get("update_fields"))
         super().save(*args, **kwargs)
         self._initial_revoked = self.revoked
+        if revoking:
+            api_key_revoked.send(type(self), api_key=self)
 
     @property
     def has_expired(self) -> bool:
@@ -229,9 +297,13 @@ class AbstractAPIKey(models.Model):
     def revoke(self) -> None:
         """Revoke this key now. Idempotent; it writes only ``revoked`` and ``revoked_at``."""
         now = timezone.now()
-        type(self)._base_manager.filter(pk=self.pk, revoked=False).update(
-            revoked=True, revoked_at=now
+        changed = (
+            type(self)
+            ._base_manager.filter(pk=self.pk, revoked=False)
+            .update(revoked=True, revoked_at=now)
         )
+        if changed:
+            api_key_revoked.send(type(self), api_key=self)
         self.revoked = True
         self._initial_revoked = True
         if self.revoked_at is None:
@@ -240,6 +312,15 @@ class AbstractAPIKey(models.Model):
     async def arevoke(self) -> None:
         """Async twin of :meth:`revoke`."""
         await sync_to_async(self.revoke)()
+
+    def rotate(self: _KeyT, grace_period: timedelta = NO_GRACE) -> tuple[_KeyT, str]:
+        """Issue a successor to this key; see :meth:`BaseAPIKeyManager.rotate_key`."""
+        manager: BaseAPIKeyManager[_KeyT] = type(self)._default_manager  # type: ignore[assignment]
+        return manager.rotate_key(self, grace_period)
+
+    async def arotate(self: _KeyT, grace_period: timedelta = NO_GRACE) -> tuple[_KeyT, str]:
+        """Async twin of :meth:`rotate`."""
+        return await sync_to_async(self.rotate)(grace_period)
 
     def _validate_revoked(self) -> None:
         if self._initial_revoked and not self.revoked:

@@ -20,17 +20,19 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import Error as DatabaseError
 from django.db.models import Exists, OuterRef, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .conf import api_key_settings
 from .hashing import check_against_dummy, check_key, hash_key
 from .keys import ParsedKey, parse_key
 from .scopes import missing_scopes
+from .signals import asend, verification_failed, verification_succeeded
 
 if TYPE_CHECKING:
     from .models import AbstractAPIKey, BaseAPIKeyManager
@@ -151,8 +153,13 @@ class Verifier(Generic[_KeyT]):
         """Verify ``raw_key`` (``None`` when the request carried none), requiring ``scopes``."""
         parsed = self._parse(raw_key)
         if isinstance(parsed, VerificationOutcome):
-            return self._report(parsed)
-        return self._report(self.apply_scopes(self._check_stored(parsed), scopes))
+            outcome = parsed
+        else:
+            outcome = self.apply_scopes(self._check_stored(parsed), scopes)
+        signal, payload = self._report(outcome)
+        if signal is not None:
+            signal.send(self.model, **payload)
+        return outcome
 
     async def averify(
         self, raw_key: str | None, *, scopes: Sequence[str] = ()
@@ -160,9 +167,14 @@ class Verifier(Generic[_KeyT]):
         """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
         parsed = self._parse(raw_key)
         if isinstance(parsed, VerificationOutcome):
-            return self._report(parsed)
-        stored = await sync_to_async(self._check_stored)(parsed)
-        return self._report(self.apply_scopes(stored, scopes))
+            outcome = parsed
+        else:
+            stored = await sync_to_async(self._check_stored)(parsed)
+            outcome = self.apply_scopes(stored, scopes)
+        signal, payload = self._report(outcome)
+        if signal is not None:
+            await asend(signal, self.model, **payload)
+        return outcome
 
     def _parse(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
         if raw_key is None:
@@ -255,14 +267,19 @@ class Verifier(Generic[_KeyT]):
             )
         return outcome
 
-    def _report(self, outcome: VerificationOutcome[_KeyT]) -> VerificationOutcome[_KeyT]:
-        if outcome.reason not in (Reason.VALID, Reason.MISSING, Reason.UNAVAILABLE):
+    def _report(self, outcome: VerificationOutcome[_KeyT]) -> tuple[Signal | None, dict[str, Any]]:
+        """Log a failure; return the audit signal to send and its payload (never the key)."""
+        if outcome.reason is Reason.MISSING:
+            return None, {}
+        if outcome.reason is Reason.VALID:
+            return verification_succeeded, {"api_key": outcome.api_key, "prefix": outcome.prefix}
+        if outcome.reason is not Reason.UNAVAILABLE:  # already logged at ERROR
             logger.info(
                 "API key verification failed: reason=%s prefix=%s",
                 outcome.reason.value,
                 outcome.prefix,
             )
-        return outcome
+        return verification_failed, {"reason": outcome.reason, "prefix": outcome.prefix}
 
 
 def get_verifier(model: type[_KeyT]) -> Verifier[_KeyT]:

@@ -1,0 +1,41 @@
+"""Audit signals. Payloads carry key objects and public prefixes, never a raw key.
+
+==========================  ====================================================
+signal                      keyword arguments (besides ``sender``, the key model)
+==========================  ====================================================
+``api_key_created``         ``api_key``
+``api_key_revoked``         ``api_key``
+``api_key_rotated``         ``api_key`` (the old key), ``new_api_key``
+``verification_succeeded``  ``api_key``, ``prefix``
+``verification_failed``     ``reason`` (a :class:`~async_api_key.verification.Reason`),
+                            ``prefix`` (``None`` for a malformed key)
+==========================  ====================================================
+
+Verification signals are sent for every presented key except a missing one. On
+the async path sync receivers run through ``sync_to_async`` (one extra thread hop
+when any is connected); async receivers (Django >= 5.0) run on the event loop.
+Keep receivers fast: they run on the request path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.dispatch import Signal
+
+api_key_created = Signal()
+api_key_revoked = Signal()
+api_key_rotated = Signal()
+verification_succeeded = Signal()
+verification_failed = Signal()
+
+
+async def asend(signal: Signal, sender: Any, **payload: Any) -> None:
+    """Send ``signal`` from async code without running sync receivers on the event loop."""
+    if not signal.has_listeners(sender):
+        return
+    if hasattr(signal, "asend"):  # Django >= 5.0
+        await signal.asend(sender, **payload)
+    else:  # pragma: no cover - Django 4.2
+        await sync_to_async(signal.send)(sender, **payload)
