@@ -127,3 +127,13 @@ def _close_worker_thread_connections(
 
     with django_db_blocker.unblock():
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _empty_verification_cache() -> Iterator[None]:
+    """Each test starts with an empty local cache tier, as a fresh process would."""
+    from async_api_key.cache import clear_local
+
+    clear_local()
+    yield
+    clear_local()

@@ -102,7 +102,11 @@ async def test_averify_outcomes(
     _assert_outcome(await Verifier(APIKey).averify(raw), expected)
 
 
+NO_CACHE = {"CACHE_ENABLED": False}
+
+
 @pytest.mark.django_db
+@override_settings(ASYNC_API_KEY=NO_CACHE)
 def test_valid_key_costs_one_query_once_last_used_is_fresh(queries: QueryLog) -> None:
     raw = _valid()
     verifier = Verifier(APIKey)
@@ -115,7 +119,7 @@ def test_valid_key_costs_one_query_once_last_used_is_fresh(queries: QueryLog) ->
 
 
 @pytest.mark.django_db
-@override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": None})
+@override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": None, **NO_CACHE})
 def test_valid_key_costs_one_query_without_last_used(queries: QueryLog) -> None:
     raw = _valid()
     with queries.capture():
@@ -133,6 +137,7 @@ def test_missing_and_malformed_keys_cost_zero_queries(queries: QueryLog, raw: st
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(ASYNC_API_KEY=NO_CACHE)
 async def test_async_path_makes_one_hop_for_a_well_formed_key_and_none_otherwise(
     thread_hops: HopCounter, queries: QueryLog
 ) -> None:

@@ -33,6 +33,18 @@ DEFAULTS: Final[dict[str, Any]] = {
     "HEADER": "X-API-Key",
     # ``last_used_at`` is written at most once per this many seconds per key; None disables it.
     "LAST_USED_INTERVAL": 60,
+    # The verification cache (see async_api_key.cache): False turns both tiers off.
+    "CACHE_ENABLED": True,
+    # Seconds a verified key stays in this process's cache; bounds how long another
+    # process may still accept a key after it was revoked.
+    "CACHE_TTL": 10,
+    "CACHE_MAX_ENTRIES": 10_000,
+    # Seconds an unknown lookup id is remembered (a repeated fake key costs no query).
+    "NEGATIVE_CACHE_TTL": 10,
+    "NEGATIVE_CACHE_MAX_ENTRIES": 10_000,
+    # A Django cache alias (e.g. "default" on Redis) shared by all processes; None for none.
+    "SHARED_CACHE_ALIAS": None,
+    "SHARED_CACHE_TTL": 60,
 }
 
 
@@ -82,6 +94,35 @@ class APIKeySettings:
     def last_used_interval(self) -> timedelta | None:
         seconds = self._values()["LAST_USED_INTERVAL"]
         return None if seconds is None else timedelta(seconds=float(seconds))
+
+    @property
+    def cache_enabled(self) -> bool:
+        return bool(self._values()["CACHE_ENABLED"])
+
+    @property
+    def cache_ttl(self) -> float:
+        return float(self._values()["CACHE_TTL"])
+
+    @property
+    def cache_max_entries(self) -> int:
+        return int(self._values()["CACHE_MAX_ENTRIES"])
+
+    @property
+    def negative_cache_ttl(self) -> float:
+        return float(self._values()["NEGATIVE_CACHE_TTL"])
+
+    @property
+    def negative_cache_max_entries(self) -> int:
+        return int(self._values()["NEGATIVE_CACHE_MAX_ENTRIES"])
+
+    @property
+    def shared_cache_alias(self) -> str | None:
+        alias = self._values()["SHARED_CACHE_ALIAS"]
+        return None if alias is None else str(alias)
+
+    @property
+    def shared_cache_ttl(self) -> float:
+        return float(self._values()["SHARED_CACHE_TTL"])
 
 
 api_key_settings = APIKeySettings()

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .cache import forget_unknown, invalidate
 from .conf import api_key_settings
 from .exceptions import KeyNotRotatable, KeyStoreUnavailable
 from .hashing import check_key, hash_key
@@ -47,8 +48,33 @@ _GUARDED_FIELDS = frozenset({"prefix", "hashed_key", "revoked", "revoked_at", "l
 _NOT_COPIED_ON_ROTATION = _GUARDED_FIELDS | {"created", "rotated_from", "expiry_date"}
 
 
+class APIKeyQuerySet(QuerySet[_KeyT], Generic[_KeyT]):
+    """Bulk ``update()`` and ``delete()`` also drop cached verifications of the keys they touch."""
+
+    def update(self, **kwargs: Any) -> int:
+        prefixes = list(self.values_list("prefix", flat=True))
+        count = super().update(**kwargs)
+        invalidate(self.model, prefixes)
+        return count
+
+    async def aupdate(self, **kwargs: Any) -> int:
+        return await sync_to_async(self.update)(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        prefixes = list(self.values_list("prefix", flat=True))
+        deleted = super().delete()
+        invalidate(self.model, prefixes)
+        return deleted
+
+    async def adelete(self) -> tuple[int, dict[str, int]]:
+        return await sync_to_async(self.delete)()
+
+
 class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
     """Creates, finds and verifies keys. Sync methods have ``a``-prefixed async twins."""
+
+    def get_queryset(self) -> APIKeyQuerySet[_KeyT]:
+        return APIKeyQuerySet(self.model, using=self._db)
 
     def get_usable_keys(self) -> QuerySet[_KeyT]:
         """Return the keys that may authenticate: not revoked and not expired.
@@ -138,6 +164,7 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
             if current.expiry_date is not None:
                 old_expiry = min(old_expiry, current.expiry_date)
             base.filter(pk=current.pk).update(expiry_date=old_expiry)
+        invalidate(self.model, [current.prefix])
         api_key.expiry_date = old_expiry
         api_key_rotated.send(self.model, api_key=api_key, new_api_key=successor)
         return successor, raw_key
@@ -260,13 +287,23 @@ class AbstractAPIKey(models.Model):
         self._validate_revoked()
         if self.revoked and self.revoked_at is None:
             self.revoked_at = timezone.now()
-        revoking = self.revoked and not self._initial_revoked and not self._state.adding
-        if not self._state.adding and not kwargs.get("force_insert"):
+        adding = self._state.adding
+        revoking = self.revoked and not self._initial_revoked and not adding
+        if not adding and not kwargs.get("force_insert"):
             kwargs["update_fields"] = self._writable_fields(kwargs.get("update_fields"))
         super().save(*args, **kwargs)
+        if adding:
+            forget_unknown(type(self), self.prefix)
+        else:
+            invalidate(type(self), [self.prefix])
         self._initial_revoked = self.revoked
         if revoking:
             api_key_revoked.send(type(self), api_key=self)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        invalidate(type(self), [self.prefix])
+        return deleted
 
     @property
     def has_expired(self) -> bool:
@@ -302,6 +339,7 @@ class AbstractAPIKey(models.Model):
             ._base_manager.filter(pk=self.pk, revoked=False)
             .update(revoked=True, revoked_at=now)
         )
+        invalidate(type(self), [self.prefix])
         if changed:
             api_key_revoked.send(type(self), api_key=self)
         self.revoked = True

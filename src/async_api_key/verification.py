@@ -28,6 +28,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from .cache import VerificationCache
 from .conf import api_key_settings
 from .hashing import check_against_dummy, check_key, hash_key
 from .keys import ParsedKey, parse_key
@@ -146,6 +147,7 @@ class Verifier(Generic[_KeyT]):
         self.manager: BaseAPIKeyManager[_KeyT] = (
             manager if manager is not None else model._default_manager  # type: ignore[assignment]
         )
+        self.cache = VerificationCache(model, scope=type(self.manager).__qualname__)
 
     def verify(
         self, raw_key: str | None, *, scopes: Sequence[str] = ()
@@ -155,7 +157,8 @@ class Verifier(Generic[_KeyT]):
         if isinstance(parsed, VerificationOutcome):
             outcome = parsed
         else:
-            outcome = self.apply_scopes(self._check_stored(parsed), scopes)
+            stored = self._check_cached(parsed) or self._check_stored(parsed)
+            outcome = self.apply_scopes(stored, scopes)
         signal, payload = self._report(outcome)
         if signal is not None:
             signal.send(self.model, **payload)
@@ -169,7 +172,7 @@ class Verifier(Generic[_KeyT]):
         if isinstance(parsed, VerificationOutcome):
             outcome = parsed
         else:
-            stored = await sync_to_async(self._check_stored)(parsed)
+            stored = self._check_cached(parsed) or await sync_to_async(self._check_stored)(parsed)
             outcome = self.apply_scopes(stored, scopes)
         signal, payload = self._report(outcome)
         if signal is not None:
@@ -184,8 +187,23 @@ class Verifier(Generic[_KeyT]):
             return VerificationOutcome(Reason.MALFORMED)
         return parsed
 
+    def _check_cached(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT] | None:
+        """Answer from this process's cache, or ``None`` on a miss. No I/O: safe on the loop."""
+        cached = self.cache.get_local(parsed.lookup, parsed.raw)
+        if cached is not None:
+            if not cached.has_expired:
+                return VerificationOutcome(Reason.VALID, api_key=cached, prefix=parsed.lookup)
+            self.cache.forget(parsed.lookup)  # the database path reports the expiry
+            return None
+        if self.cache.is_known_unknown(parsed.lookup):
+            return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
+        return None
+
     def _check_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
-        """Look the key up and check its secret and state. Sync: runs the ORM."""
+        """Check the shared cache tier, then the database. Sync: runs I/O."""
+        shared = self.cache.get_shared(parsed.lookup, parsed.raw)
+        if shared is not None and not shared.has_expired:
+            return VerificationOutcome(Reason.VALID, api_key=shared, prefix=parsed.lookup)
         try:
             return self._check_stored_unguarded(parsed)
         except DatabaseError as exc:
@@ -198,6 +216,7 @@ class Verifier(Generic[_KeyT]):
 
     def _check_stored_unguarded(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         algorithm = api_key_settings.hash_algorithm
+        epoch = self.cache.epoch()
         usable = self.manager.get_usable_keys().filter(pk=OuterRef("pk"))
         candidates = self.manager.filter(prefix=parsed.lookup).annotate(
             **{_USABLE_ANNOTATION: Exists(usable)}
@@ -205,6 +224,7 @@ class Verifier(Generic[_KeyT]):
         stored = next(iter(candidates[:1]), None)
         if stored is None:
             check_against_dummy(parsed.raw, algorithm)
+            self.cache.remember_unknown(parsed.lookup)
             return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
         check = check_key(parsed.raw, stored.hashed_key, algorithm)
         if not check.matches:
@@ -218,6 +238,7 @@ class Verifier(Generic[_KeyT]):
         if check.needs_upgrade:
             self._upgrade_hash(stored, hash_key(parsed.raw, algorithm))
         self._touch_last_used(stored)
+        self.cache.store(stored, parsed.raw, epoch)
         return VerificationOutcome(Reason.VALID, api_key=stored, prefix=parsed.lookup)
 
     def _upgrade_hash(self, stored: _KeyT, new_hash: str) -> None:
