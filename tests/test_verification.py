@@ -353,6 +353,7 @@ def test_reason_values_are_stable() -> None:
         "expired",
         "unusable",
         "insufficient_scope",
+        "ip_not_allowed",
         "unavailable",
     }
     assert str(Reason.REVOKED) == "revoked"

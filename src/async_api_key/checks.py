@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.checks import CheckMessage, Error, Info, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import api_key_settings
@@ -76,3 +78,42 @@ def check_error_reports_mask_key_headers(
             id="async_api_key.W001",
         )
     ]
+
+
+#: Cache backends whose ``incr()`` is a read followed by a write: concurrent requests
+#: can lose increments, so rate limits are not enforced exactly.
+_NON_ATOMIC_BACKENDS = (
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register()
+def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Say when the rate-limit cache cannot count atomically or counts per process."""
+    try:
+        alias = api_key_settings.rate_limit_cache_alias
+        cache = caches[alias]
+    except (ValueError, InvalidCacheBackendError) as exc:
+        return [Error(f"Rate limit cache: {exc}", id="async_api_key.E005")]
+    backend = f"{type(cache).__module__}.{type(cache).__qualname__}"
+    if backend in _NON_ATOMIC_BACKENDS:
+        return [
+            Warning(
+                f"The rate limit cache {alias!r} ({backend}) cannot count atomically: "
+                "concurrent requests may exceed per-key rate limits.",
+                hint="Point ASYNC_API_KEY['RATE_LIMIT_CACHE_ALIAS'] at a Redis or Memcached cache.",
+                id="async_api_key.W002",
+            )
+        ]
+    if isinstance(cache, LocMemCache):
+        return [
+            Info(
+                f"The rate limit cache {alias!r} is local memory: each process counts its own "
+                "requests, so N processes allow N times a key's rate.",
+                hint="Use a Redis or Memcached cache when running several processes.",
+                id="async_api_key.I001",
+            )
+        ]
+    return []

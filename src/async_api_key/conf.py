@@ -45,6 +45,10 @@ DEFAULTS: Final[dict[str, Any]] = {
     # A Django cache alias (e.g. "default" on Redis) shared by all processes; None for none.
     "SHARED_CACHE_ALIAS": None,
     "SHARED_CACHE_TTL": 60,
+    # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
+    "TRUSTED_PROXY_COUNT": 0,
+    # The Django cache alias that counts requests for per-key rate limits.
+    "RATE_LIMIT_CACHE_ALIAS": "default",
 }
 
 
@@ -123,6 +127,14 @@ class APIKeySettings:
     @property
     def shared_cache_ttl(self) -> float:
         return float(self._values()["SHARED_CACHE_TTL"])
+
+    @property
+    def trusted_proxy_count(self) -> int:
+        return int(self._values()["TRUSTED_PROXY_COUNT"])
+
+    @property
+    def rate_limit_cache_alias(self) -> str:
+        return str(self._values()["RATE_LIMIT_CACHE_ALIAS"])
 
 
 api_key_settings = APIKeySettings()

@@ -24,6 +24,8 @@ from .conf import api_key_settings
 from .exceptions import KeyNotRotatable, KeyStoreUnavailable
 from .hashing import check_key, hash_key
 from .keys import generate_key
+from .networks import validate_networks
+from .ratelimit import validate_rate
 from .scopes import validate_scopes
 from .signals import api_key_created, api_key_revoked, api_key_rotated
 from .verification import Reason, VerificationOutcome, Verifier
@@ -110,6 +112,10 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
                 raise TypeError(f"create_key() sets {generated_field!r} itself.")
         if "scopes" in fields:
             fields["scopes"] = validate_scopes(fields["scopes"])
+        if "allowed_networks" in fields:
+            fields["allowed_networks"] = validate_networks(fields["allowed_networks"])
+        if "rate_limit" in fields:
+            fields["rate_limit"] = validate_rate(fields["rate_limit"])
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             obj = self.model(**fields)
             raw_key = self.assign_key(obj)
@@ -257,6 +263,22 @@ class AbstractAPIKey(models.Model):
         blank=True,
         help_text=_('Scopes this key grants, such as "orders:read", "orders:*" or "*".'),
     )
+    allowed_networks = models.JSONField(
+        _("allowed networks"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'Client networks allowed to use the key, in CIDR notation ("203.0.113.0/24", '
+            '"2001:db8::/32"). Empty: any address.'
+        ),
+    )
+    rate_limit = models.CharField(
+        _("rate limit"),
+        max_length=32,
+        blank=True,
+        default="",
+        help_text=_('Requests allowed per period, such as "100/min". Empty: the default.'),
+    )
     rotated_from = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -324,12 +346,25 @@ class AbstractAPIKey(models.Model):
     def clean(self) -> None:
         super().clean()
         self._validate_revoked()
-        if not isinstance(self.scopes, list):
-            raise ValidationError({"scopes": _("Scopes must be a list of strings.")})
+        errors: dict[str, str] = {}
+        for name, validate in (
+            ("scopes", validate_scopes),
+            ("allowed_networks", validate_networks),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, list):
+                errors[name] = str(_("Enter a list of strings."))
+                continue
+            try:
+                setattr(self, name, validate(value))
+            except ValueError as exc:
+                errors[name] = str(exc)
         try:
-            self.scopes = validate_scopes(self.scopes)
+            self.rate_limit = validate_rate(self.rate_limit)
         except ValueError as exc:
-            raise ValidationError({"scopes": str(exc)}, code="invalid_scope") from exc
+            errors["rate_limit"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
     def revoke(self) -> None:
         """Revoke this key now. Idempotent; it writes only ``revoked`` and ``revoked_at``."""

@@ -17,7 +17,7 @@ A malformed key stops at the first step: no query, no thread hop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -32,6 +32,7 @@ from .cache import VerificationCache
 from .conf import api_key_settings
 from .hashing import check_against_dummy, check_key, hash_key
 from .keys import ParsedKey, parse_key
+from .networks import client_address, is_allowed
 from .scopes import missing_scopes
 from .signals import asend, verification_failed, verification_succeeded
 
@@ -57,6 +58,8 @@ class Reason(str, Enum):
     #: The key is genuine but the manager's ``get_usable_keys()`` leaves it out.
     UNUSABLE = "unusable"
     INSUFFICIENT_SCOPE = "insufficient_scope"
+    #: The key is genuine but the request comes from outside its allowed networks.
+    IP_NOT_ALLOWED = "ip_not_allowed"
     #: The key store could not be reached; nothing was decided about the key.
     UNAVAILABLE = "unavailable"
 
@@ -66,7 +69,7 @@ class Reason(str, Enum):
 
 #: Reasons for which the presented key is genuine and usable, but the request is refused
 #: by policy: adapters answer 403 and stop trying other authentication methods.
-POLICY_REASONS = frozenset({Reason.INSUFFICIENT_SCOPE})
+POLICY_REASONS = frozenset({Reason.INSUFFICIENT_SCOPE, Reason.IP_NOT_ALLOWED})
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class VerificationOutcome(Generic[_KeyT]):
         """A human-readable message for a refused request, safe to send to the client."""
         if self.reason is Reason.INSUFFICIENT_SCOPE:
             return "This API key lacks the required scope(s): " + ", ".join(self.missing_scopes)
+        if self.reason is Reason.IP_NOT_ALLOWED:
+            return "This API key may not be used from this address."
         if self.reason is Reason.UNAVAILABLE:
             return "API key verification is temporarily unavailable. Try again later."
         if self.reason is Reason.VALID:
@@ -150,22 +155,35 @@ class Verifier(Generic[_KeyT]):
         self.cache = VerificationCache(model, scope=type(self.manager).__qualname__)
 
     def verify(
-        self, raw_key: str | None, *, scopes: Sequence[str] = ()
+        self,
+        raw_key: str | None,
+        *,
+        scopes: Sequence[str] = (),
+        request_meta: Mapping[str, Any] | None = None,
     ) -> VerificationOutcome[_KeyT]:
-        """Verify ``raw_key`` (``None`` when the request carried none), requiring ``scopes``."""
+        """Verify ``raw_key`` (``None`` when the request carried none), requiring ``scopes``.
+
+        Adapters pass ``request_meta`` (``request.META``) so that a key's IP allowlist
+        is enforced; without it (scripts, ``get_from_key``) there is no client address
+        and the allowlist is not consulted.
+        """
         parsed = self._parse(raw_key)
         if isinstance(parsed, VerificationOutcome):
             outcome = parsed
         else:
             stored = self._check_cached(parsed) or self._check_stored(parsed)
-            outcome = self.apply_scopes(stored, scopes)
+            outcome = self.apply_policy(stored, scopes=scopes, request_meta=request_meta)
         signal, payload = self._report(outcome)
         if signal is not None:
             signal.send(self.model, **payload)
         return outcome
 
     async def averify(
-        self, raw_key: str | None, *, scopes: Sequence[str] = ()
+        self,
+        raw_key: str | None,
+        *,
+        scopes: Sequence[str] = (),
+        request_meta: Mapping[str, Any] | None = None,
     ) -> VerificationOutcome[_KeyT]:
         """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
         parsed = self._parse(raw_key)
@@ -173,7 +191,7 @@ class Verifier(Generic[_KeyT]):
             outcome = parsed
         else:
             stored = self._check_cached(parsed) or await sync_to_async(self._check_stored)(parsed)
-            outcome = self.apply_scopes(stored, scopes)
+            outcome = self.apply_policy(stored, scopes=scopes, request_meta=request_meta)
         signal, payload = self._report(outcome)
         if signal is not None:
             await asend(signal, self.model, **payload)
@@ -268,25 +286,43 @@ class Verifier(Generic[_KeyT]):
         if updated:
             stored.last_used_at = now
 
-    def apply_scopes(
-        self, outcome: VerificationOutcome[_KeyT], scopes: Sequence[str]
+    def apply_policy(
+        self,
+        outcome: VerificationOutcome[_KeyT],
+        *,
+        scopes: Sequence[str] = (),
+        request_meta: Mapping[str, Any] | None = None,
     ) -> VerificationOutcome[_KeyT]:
-        """Require ``scopes`` of an outcome already verified (pure: no query, no hop).
+        """Apply the request policy to a genuine key (pure: no query, no hop).
 
-        ``verify(key, scopes=...)`` does this itself; an adapter that verified once
-        per request (with no scopes) calls it to check each permission's scopes.
+        First the key's IP allowlist (when ``request_meta`` is given), then ``scopes``.
+        ``verify()`` does this itself; an adapter that verified once per request calls
+        it again to check each permission's scopes.
         """
-        if outcome.reason is not Reason.VALID or not scopes or outcome.api_key is None:
+        api_key = outcome.api_key
+        if outcome.reason is not Reason.VALID or api_key is None:
             return outcome
-        missing = missing_scopes(outcome.api_key.scopes, scopes)
+        if request_meta is not None and api_key.allowed_networks:
+            address = client_address(request_meta, api_key_settings.trusted_proxy_count)
+            if not is_allowed(address, api_key.allowed_networks):
+                return VerificationOutcome(
+                    Reason.IP_NOT_ALLOWED, api_key=api_key, prefix=outcome.prefix
+                )
+        missing = missing_scopes(api_key.granted_scopes, scopes) if scopes else ()
         if missing:
             return VerificationOutcome(
                 Reason.INSUFFICIENT_SCOPE,
-                api_key=outcome.api_key,
+                api_key=api_key,
                 prefix=outcome.prefix,
                 missing_scopes=missing,
             )
         return outcome
+
+    def apply_scopes(
+        self, outcome: VerificationOutcome[_KeyT], scopes: Sequence[str]
+    ) -> VerificationOutcome[_KeyT]:
+        """Require ``scopes`` of an outcome already verified; see :meth:`apply_policy`."""
+        return self.apply_policy(outcome, scopes=scopes)
 
     def _report(self, outcome: VerificationOutcome[_KeyT]) -> tuple[Signal | None, dict[str, Any]]:
         """Log a failure; return the audit signal to send and its payload (never the key)."""

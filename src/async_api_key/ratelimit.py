@@ -1,0 +1,129 @@
+"""Per-key rate limits: parsing rates and counting requests in Django's cache.
+
+A rate reads ``"<requests>/<period>"``: ``"100/min"``, ``"5/s"``, ``"10000/day"``
+(periods: ``s``/``sec``/``second``, ``m``/``min``/``minute``, ``h``/``hour``,
+``d``/``day``). Counting uses fixed windows: the first request of a window creates the
+counter with ``cache.add()`` and later ones ``cache.incr()`` it, both atomic on Redis
+and Memcached, so several processes sharing one cache lose no increments. The local
+memory cache counts per process only (system check ``async_api_key.W002``).
+
+Identities are a key model's label and primary key, never the key itself.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from asgiref.sync import sync_to_async
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+
+_PERIODS: Final = {
+    "s": 1, "sec": 1, "second": 1,
+    "m": 60, "min": 60, "minute": 60,
+    "h": 3600, "hour": 3600,
+    "d": 86400, "day": 86400,
+}  # fmt: skip
+_RATE_RE: Final = re.compile(r"\A\s*(\d+)\s*/\s*([a-z]+)\s*\Z")
+_COUNTER_PREFIX: Final = "async_api_key:rl:v1"
+
+
+class RateLimitUnavailable(Exception):
+    """The cache that counts requests could not be reached."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``limit`` requests per ``period`` seconds."""
+
+    limit: int
+    period: int
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period}s"
+
+
+def parse_rate(text: str) -> Rate:
+    """Parse ``"100/min"`` and the like, or raise :class:`ValueError`."""
+    match = _RATE_RE.match(text) if isinstance(text, str) else None
+    if match is None or match[2] not in _PERIODS or int(match[1]) < 1:
+        raise ValueError(
+            f"Invalid rate {text!r}: use '<requests>/<period>' such as '100/min' "
+            "(periods: s, sec, second, m, min, minute, h, hour, d, day)."
+        )
+    return Rate(limit=int(match[1]), period=_PERIODS[match[2]])
+
+
+def validate_rate(text: str) -> str:
+    """Return ``text`` stripped if it is a valid rate or empty (no limit), else raise."""
+    text = text.strip() if isinstance(text, str) else text
+    if text == "":
+        return ""
+    parse_rate(text)
+    return text
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """The answer for one request: allowed or not, and when to come back."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    #: Whole seconds until the current window ends.
+    retry_after: int
+
+
+class RateLimiter:
+    """Fixed-window request counting in the Django cache ``cache_alias``."""
+
+    def __init__(self, cache_alias: str = "default") -> None:
+        self.cache_alias = cache_alias
+
+    def hit(self, identity: str, rate: Rate, now: float | None = None) -> RateDecision:
+        """Count one request of ``identity`` against ``rate``. Sync: may do network I/O."""
+        now = time.time() if now is None else now
+        window = int(now // rate.period)
+        counter = f"{_COUNTER_PREFIX}:{identity}:{rate.period}:{window}"
+        cache = caches[self.cache_alias]
+        try:
+            count = self._increment(cache, counter, rate.period)
+        except Exception as exc:
+            raise RateLimitUnavailable(f"rate limit cache {self.cache_alias!r} failed") from exc
+        retry_after = max(1, math.ceil((window + 1) * rate.period - now))
+        return RateDecision(
+            allowed=count <= rate.limit,
+            limit=rate.limit,
+            remaining=max(0, rate.limit - count),
+            retry_after=retry_after,
+        )
+
+    async def ahit(self, identity: str, rate: Rate) -> RateDecision:
+        """Async twin of :meth:`hit`: network caches are called off the event loop."""
+        if self.is_in_process():
+            return self.hit(identity, rate)
+        return await sync_to_async(self.hit, thread_sensitive=False)(identity, rate)
+
+    def is_in_process(self) -> bool:
+        """True when the cache lives in this process (no I/O, but no sharing either)."""
+        return isinstance(caches[self.cache_alias], LocMemCache)
+
+    @staticmethod
+    def _increment(cache: Any, counter: str, period: int) -> int:
+        # The counter outlives its window by a second so incr() never races its expiry.
+        if cache.add(counter, 1, timeout=period + 1):
+            return 1
+        try:
+            return int(cache.incr(counter))
+        except ValueError:  # expired between add() and incr(): start a new counter
+            cache.add(counter, 0, timeout=period + 1)
+            return int(cache.incr(counter))
+
+
+def key_identity(api_key: Any) -> str:
+    """The counter identity of a key: its model label and primary key."""
+    return f"{api_key._meta.label_lower}:{api_key.pk}"

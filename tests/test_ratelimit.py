@@ -1,0 +1,138 @@
+"""Per-key rate limits: parsing, fixed-window counting, atomicity on a shared cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from async_api_key.checks import check_rate_limit_cache
+from async_api_key.ratelimit import (
+    Rate,
+    RateLimiter,
+    RateLimitUnavailable,
+    parse_rate,
+    validate_rate,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [("100/min", Rate(100, 60)), ("5/s", Rate(5, 1)), ("10000/day", Rate(10000, 86400)),
+     (" 3 / hour ", Rate(3, 3600)), ("1/second", Rate(1, 1))],
+)  # fmt: skip
+def test_parse_rate(text: str, rate: Rate) -> None:
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["", "100", "0/min", "-1/min", "ten/min", "100/week", "1/m/s"])
+def test_bad_rates_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        parse_rate(text)
+
+
+def test_validate_rate_allows_empty_for_no_limit() -> None:
+    assert validate_rate("") == ""
+    assert validate_rate(" 5/min ") == "5/min"
+
+
+def _identity() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+def test_requests_over_the_limit_are_refused_until_the_window_ends() -> None:
+    limiter = RateLimiter()
+    identity, rate = _identity(), Rate(3, 60)
+    now = 1_000_040.0  # 20 s into a 60 s window
+    decisions = [limiter.hit(identity, rate, now=now) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert decisions[-1].retry_after == 40
+    assert limiter.hit(identity, rate, now=now + 40).allowed  # the next window
+
+
+def test_identities_are_counted_apart() -> None:
+    limiter, rate = RateLimiter(), Rate(1, 60)
+    assert limiter.hit(_identity(), rate).allowed
+    assert limiter.hit(_identity(), rate).allowed
+
+
+async def test_async_hit_counts_like_the_sync_one() -> None:
+    limiter, identity, rate = RateLimiter(), _identity(), Rate(2, 60)
+    results = [(await limiter.ahit(identity, rate)).allowed for _ in range(3)]
+    assert results == [True, True, False]
+
+
+@override_settings(
+    CACHES={
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "broken": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        },
+    }
+)
+def test_an_unreachable_cache_raises_a_clear_error() -> None:
+    with pytest.raises(RateLimitUnavailable, match="broken"):
+        RateLimiter("broken").hit(_identity(), Rate(1, 60))
+
+
+def test_check_reports_per_process_and_non_atomic_caches() -> None:
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ):
+        assert [m.id for m in check_rate_limit_cache()] == ["async_api_key.I001"]
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    ):
+        assert [m.id for m in check_rate_limit_cache()] == ["async_api_key.W002"]
+    with override_settings(ASYNC_API_KEY={"RATE_LIMIT_CACHE_ALIAS": "missing"}):
+        assert [m.id for m in check_rate_limit_cache()] == ["async_api_key.E005"]
+
+
+_WORKER = """
+import os, sys, threading
+sys.path.insert(0, {root!r})
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+import django
+django.setup()
+from async_api_key.ratelimit import Rate, RateLimiter
+limiter, rate, allowed = RateLimiter(), Rate({limit}, 3600), []
+def work():
+    for _ in range({per_thread}):
+        allowed.append(limiter.hit({identity!r}, rate).allowed)
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sum(allowed))
+"""
+
+
+def test_two_processes_sharing_redis_lose_no_increments() -> None:
+    if not settings.REDIS_URL:
+        pytest.skip("needs the shared Redis cache (CI sets REDIS_URL)")
+    identity, per_thread, limit = _identity(), 50, 150
+    script = _WORKER.format(
+        root=str(Path(__file__).resolve().parent.parent),
+        limit=limit,
+        per_thread=per_thread,
+        identity=identity,
+    )
+    workers = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ
+        )
+        for _ in range(2)
+    ]
+    allowed = sum(int(worker.communicate(timeout=60)[0]) for worker in workers)
+    assert all(worker.returncode == 0 for worker in workers)
+    assert allowed == limit  # 400 requests, exactly `limit` admitted
+    window_total = RateLimiter().hit(identity, Rate(10_000, 3600))
+    assert window_total.remaining == 10_000 - 401
