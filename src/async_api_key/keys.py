@@ -83,7 +83,15 @@ def encode_base62(number: int, width: int) -> str:
 
 def checksum(body: str) -> str:
     """Return the 6-character base62 CRC32 of ``body``."""
-    return encode_base62(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
+    # Unrolled encode_base62(crc, 6): this runs on every presented key.
+    number = zlib.crc32(body.encode("ascii"))
+    number, d5 = divmod(number, 62)
+    number, d4 = divmod(number, 62)
+    number, d3 = divmod(number, 62)
+    number, d2 = divmod(number, 62)
+    d0, d1 = divmod(number, 62)
+    alphabet = BASE62_ALPHABET
+    return alphabet[d0] + alphabet[d1] + alphabet[d2] + alphabet[d3] + alphabet[d4] + alphabet[d5]
 
 
 def random_base62(length: int) -> str:
@@ -91,7 +99,7 @@ def random_base62(length: int) -> str:
     return "".join(secrets.choice(BASE62_ALPHABET) for _ in range(length))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParsedKey:
     """A raw key that has the right shape; the secret is kept out of ``repr()``."""
 
