@@ -1,0 +1,306 @@
+"""Django REST framework adapter: an authentication class and permissions backed by the verifier.
+
+A DRF project protects a view with :class:`HasAPIKey` (the permission djangorestframework-api-key
+users know) and, to get ``request.auth`` and proper 401 answers, :class:`APIKeyAuthentication`::
+
+    class OrderList(APIView):
+        authentication_classes = [APIKeyAuthentication]
+        permission_classes = [HasScopes.require("orders:read")]
+
+Each request is verified once per key model, however many of these classes a view uses. The
+classes are synchronous; adrf runs a view's ``initial()`` (authentication and permissions) in a
+worker thread, so on adrf async views the ORM still never runs on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from rest_framework import exceptions, permissions, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from .conf import api_key_settings
+from .headers import key_from_request_meta
+from .models import AbstractAPIKey, APIKey
+from .ratelimit import RateLimiter, RateLimitUnavailable, key_identity, parse_rate
+from .scopes import validate_scopes
+from .verification import Reason, VerificationOutcome, get_verifier
+
+__all__ = [
+    "APIKeyAuthentication",
+    "APIKeyRateThrottle",
+    "APIKeyRefused",
+    "APIKeyStoreUnavailable",
+    "BaseHasAPIKey",
+    "HasAPIKey",
+    "HasScopes",
+    "InvalidAPIKey",
+    "KeyParser",
+    "RateLimitStoreUnavailable",
+]
+
+_HasScopesT = TypeVar("_HasScopesT", bound="HasScopes")
+
+#: Attribute of the underlying ``HttpRequest`` that holds this request's outcomes, by key model.
+_OUTCOMES_ATTRIBUTE = "_async_api_key_outcomes"
+
+
+class _KeywordFromSettings:
+    """The ``keyword`` a :class:`KeyParser` uses unless a subclass or instance sets its own."""
+
+    def __get__(self, instance: object | None, owner: type[Any]) -> str:
+        return api_key_settings.keyword
+
+
+class KeyParser:
+    """Reads the raw key from a request, as djangorestframework-api-key's ``KeyParser`` did.
+
+    ``keyword`` is the scheme of ``Authorization: <keyword> <key>``, compared case-insensitively;
+    it follows ``ASYNC_API_KEY["KEYWORD"]`` (``"Api-Key"`` by default) unless set on a subclass.
+    The ``ASYNC_API_KEY["HEADER"]`` header and the upstream ``API_KEY_CUSTOM_HEADER`` setting are
+    honoured as on the Ninja side: both adapters read keys through one function.
+    """
+
+    # A descriptor, so that the default follows the settings while a plain ``keyword = "Bearer"``
+    # on a subclass still overrides it; typed as the ``str`` it reads as.
+    keyword: str = _KeywordFromSettings()  # type: ignore[assignment]
+
+    def get(self, request: HttpRequest | Request) -> str | None:
+        """Return the raw key the request carries, or ``None`` if it carries none."""
+        return key_from_request_meta(request.META, keyword=self.keyword)
+
+
+class InvalidAPIKey(exceptions.APIException):
+    """401: the request carried an API key that is not usable (malformed, unknown, revoked, ...).
+
+    Not a subclass of ``AuthenticationFailed`` on purpose: DRF turns that into a 403 unless the
+    view's *first* authentication class names a scheme, whereas this error carries its own
+    ``WWW-Authenticate`` challenge and so stays a valid 401 whatever the order.
+    """
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "invalid_api_key"
+
+    def __init__(self, outcome: VerificationOutcome[Any], auth_header: str) -> None:
+        super().__init__(detail=_error_detail(outcome), code=outcome.error_code)
+        self.auth_header = auth_header
+
+
+class APIKeyRefused(exceptions.PermissionDenied):
+    """403: a genuine key that policy refuses here (for example ``ip_not_allowed``)."""
+
+    def __init__(self, outcome: VerificationOutcome[Any]) -> None:
+        super().__init__(detail=_error_detail(outcome), code=outcome.error_code)
+
+
+class APIKeyStoreUnavailable(exceptions.APIException):
+    """503: the key store could not be reached, so nothing was decided about the key."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "api_key_verification_unavailable"
+
+    def __init__(self, outcome: VerificationOutcome[Any]) -> None:
+        super().__init__(detail=_error_detail(outcome), code=outcome.error_code)
+
+
+def _error_detail(outcome: VerificationOutcome[Any]) -> dict[str, Any]:
+    """The refusal body shared with the Ninja adapter, typed as DRF's exceptions accept it."""
+    body: dict[str, Any] = outcome.error_body()
+    return body
+
+
+@dataclass(frozen=True)
+class _Memo:
+    raw_key: str | None = field(repr=False)
+    outcome: VerificationOutcome[Any]
+
+
+def _verify_once(
+    request: HttpRequest | Request, model: type[AbstractAPIKey], raw_key: str | None
+) -> VerificationOutcome[Any]:
+    """Verify ``raw_key`` against ``model``, at most once per request.
+
+    The outcome is kept on the underlying ``HttpRequest``, which the authentication class and
+    every permission of one request share (DRF's ``Request`` wraps it; adrf's operators call
+    permissions in other threads, but with the same request).
+    """
+    http_request: HttpRequest = getattr(request, "_request", request)
+    memo: dict[type[AbstractAPIKey], _Memo] = http_request.__dict__.setdefault(
+        _OUTCOMES_ATTRIBUTE, {}
+    )
+    cached = memo.get(model)
+    if cached is not None and cached.raw_key == raw_key:
+        return cached.outcome
+    outcome = get_verifier(model).verify(raw_key, request_meta=http_request.META)
+    memo[model] = _Memo(raw_key, outcome)
+    return outcome
+
+
+class BaseHasAPIKey(permissions.BasePermission):
+    """Allows a request that carries a usable key of ``model``. Set ``model`` on a subclass."""
+
+    model: ClassVar[type[AbstractAPIKey] | None] = None
+    key_parser: ClassVar[KeyParser] = KeyParser()
+    #: The refusal DRF's ``permission_denied`` sends when the request is authenticated (403).
+    message: dict[str, Any] | None = None
+    code: str | None = None
+
+    def get_key(self, request: Request) -> str | None:
+        """Return the raw key of the request, or ``None``."""
+        return self.key_parser.get(request)
+
+    def get_required_scopes(self, request: Request, view: APIView) -> Sequence[str]:
+        """Return the scopes the key must grant; none for a plain key check."""
+        return ()
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if self.model is None:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} must set `model` to the API key model to check against."
+            )
+        outcome = _verify_once(request, self.model, self.get_key(request))
+        if outcome.reason is Reason.UNAVAILABLE:
+            raise APIKeyStoreUnavailable(outcome)
+        outcome = get_verifier(self.model).apply_scopes(
+            outcome, self.get_required_scopes(request, view)
+        )
+        if outcome.is_valid:
+            return True
+        self.message = outcome.error_body()
+        self.code = outcome.error_code
+        return False
+
+
+class HasAPIKey(BaseHasAPIKey):
+    """Allows a request that carries a usable :class:`~async_api_key.models.APIKey`."""
+
+    # Declared again so that subclasses may set a custom key model.
+    model: ClassVar[type[AbstractAPIKey] | None] = APIKey
+
+
+class HasScopes(HasAPIKey):
+    """Allows a request whose key grants every required scope; 403 names the missing ones.
+
+    The scopes come from ``HasScopes.require("orders:read", ...)`` or, for a plain
+    ``HasScopes``, from the view's ``required_scopes`` attribute. For a custom key model,
+    subclass it and set ``model``.
+    """
+
+    required_scopes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def require(cls: type[_HasScopesT], *scopes: str) -> type[_HasScopesT]:
+        """Return a subclass that requires ``scopes`` (checked now: a typo fails at import)."""
+        if not scopes:
+            raise ValueError("require() needs at least one scope.")
+        required = tuple(validate_scopes(scopes))
+        return type(
+            cls.__name__, (cls,), {"required_scopes": required, "__module__": cls.__module__}
+        )
+
+    def get_required_scopes(self, request: Request, view: APIView) -> Sequence[str]:
+        scopes: Sequence[str] = self.required_scopes or getattr(view, "required_scopes", ())
+        if not scopes:
+            # Requiring nothing would silently mean "any key": refuse to guess.
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} needs scopes: use {type(self).__name__}.require(...) "
+                f"or set `required_scopes` on {type(view).__name__}."
+            )
+        return scopes
+
+
+class APIKeyAuthentication(BaseAuthentication):
+    """Authenticates a request by its API key and sets ``request.auth`` to the key.
+
+    No key: returns ``None``, so the next authentication class runs. A bad key: 401 with a
+    ``WWW-Authenticate`` challenge. Key store down: 503. Set ``model`` on a subclass for a
+    custom key model, and override :meth:`get_user` to give ``request.user`` a value.
+    """
+
+    model: ClassVar[type[AbstractAPIKey]] = APIKey
+    key_parser: ClassVar[KeyParser] = KeyParser()
+    www_authenticate_realm: ClassVar[str] = "api"
+
+    def authenticate(self, request: Request) -> tuple[Any, AbstractAPIKey] | None:
+        raw_key = self.key_parser.get(request)
+        if raw_key is None:
+            return None
+        outcome = _verify_once(request, self.model, raw_key)
+        if outcome.reason is Reason.UNAVAILABLE:
+            raise APIKeyStoreUnavailable(outcome)
+        if outcome.is_authenticated and not outcome.is_valid:
+            raise APIKeyRefused(outcome)  # genuine key, refused by policy: no other auth runs
+        if not outcome.is_valid or outcome.api_key is None:
+            raise InvalidAPIKey(outcome, self.authenticate_header(request))
+        return self.get_user(outcome.api_key), outcome.api_key
+
+    def get_user(self, api_key: AbstractAPIKey) -> Any:
+        """Return what ``request.user`` becomes: DRF's unauthenticated user by default.
+
+        A key is not a user; override this to return, say, the key owner's user.
+        """
+        # A class (or None) once DRF has imported the setting; the stubs type it as its dotted path.
+        unauthenticated_user: Any = api_settings.UNAUTHENTICATED_USER
+        return unauthenticated_user() if unauthenticated_user is not None else None
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.key_parser.keyword} realm="{self.www_authenticate_realm}"'
+
+
+class APIKeyRateThrottle(BaseThrottle):
+    """Limits requests per verified key: 429 with ``Retry-After`` once the rate is used up.
+
+    The rate is the key's own ``rate_limit`` (``"100/min"``) or, when it has none, this
+    class's ``rate`` (``None``: keys without a limit are not throttled). Requests are
+    counted per key id in the cache ``ASYNC_API_KEY["RATE_LIMIT_CACHE_ALIAS"]``; requests
+    without a verified key are left to other throttles. Set ``model`` for a custom key
+    model when the view uses :class:`HasAPIKey` without :class:`APIKeyAuthentication`.
+    """
+
+    rate: ClassVar[str | None] = None
+    model: ClassVar[type[AbstractAPIKey]] = APIKey
+    key_parser: ClassVar[KeyParser] = KeyParser()
+
+    def __init__(self) -> None:
+        self._retry_after: int | None = None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        api_key = self._verified_key(request)
+        rate_text = (api_key.rate_limit if api_key is not None else "") or self.rate
+        if api_key is None or not rate_text:
+            return True
+        limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
+        try:
+            decision = limiter.hit(key_identity(api_key), parse_rate(rate_text))
+        except RateLimitUnavailable as exc:
+            raise RateLimitStoreUnavailable() from exc
+        self._retry_after = decision.retry_after
+        return decision.allowed
+
+    def wait(self) -> float | None:
+        return self._retry_after
+
+    def _verified_key(self, request: Request) -> AbstractAPIKey | None:
+        if isinstance(request.auth, AbstractAPIKey):
+            return request.auth
+        raw_key = self.key_parser.get(request)
+        if raw_key is None:
+            return None
+        outcome = _verify_once(request, self.model, raw_key)  # memoised: no second query
+        return outcome.api_key if outcome.is_valid else None
+
+
+class RateLimitStoreUnavailable(exceptions.APIException):
+    """503: the cache that counts requests could not be reached; the request is refused."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "rate_limit_unavailable"
+    default_detail = "Rate limiting is temporarily unavailable. Try again later."
