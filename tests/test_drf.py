@@ -332,3 +332,35 @@ def test_key_store_outage_is_503_with_the_shared_body(
     response = _client(raw).get(url)
     assert response.status_code == 503
     assert response.json() == UNAVAILABLE_BODY
+
+
+def test_classes_can_be_named_in_rest_framework_default_settings() -> None:
+    """DRF imports DEFAULT_* classes while rest_framework.views itself is being imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import django\n"
+        "from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['django.contrib.contenttypes', 'django.contrib.auth',"
+        " 'rest_framework', 'async_api_key'],"
+        " DATABASES={'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}},"
+        " REST_FRAMEWORK={"
+        "'DEFAULT_AUTHENTICATION_CLASSES': ['async_api_key.drf.APIKeyAuthentication'],"
+        "'DEFAULT_PERMISSION_CLASSES': ['async_api_key.drf.HasAPIKey'],"
+        "'DEFAULT_THROTTLE_CLASSES': ['async_api_key.drf.APIKeyRateThrottle']})\n"
+        "django.setup()\n"
+        "from rest_framework import routers, views\n"
+        "print(views.APIView.authentication_classes[0].__name__)\n"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "APIKeyAuthentication"

@@ -13,4 +13,10 @@ class AsyncAPIKeyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from . import checks  # noqa: F401  (registers system checks)
+
+        if apps.is_installed("drf_spectacular"):
+            # Registers the OpenAPI extension; projects need not import it themselves.
+            from .contrib import drf_spectacular  # noqa: F401

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
@@ -25,7 +25,6 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
 from .conf import api_key_settings
 from .headers import key_from_request_meta
@@ -33,6 +32,11 @@ from .models import AbstractAPIKey, APIKey
 from .ratelimit import RateLimiter, RateLimitUnavailable, key_identity, parse_rate
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
+
+if TYPE_CHECKING:
+    # Not at run time: rest_framework.views reads DEFAULT_AUTHENTICATION_CLASSES while it is
+    # being imported, and a project may name this module there.
+    from rest_framework.views import APIView
 
 __all__ = [
     "APIKeyAuthentication",

@@ -1,0 +1,240 @@
+"""Django-Ninja adapter: a security class that protects async and sync operations with API keys.
+
+::
+
+    api = NinjaAPI(auth=APIKeyAuth())
+    register_error_handler(api)  # optional: structured 403/503 bodies
+
+    @api.get("/orders", auth=APIKeyAuth(scopes=["orders:read"]))
+    async def orders(request): ...
+
+``authenticate`` is ``async def``: on async operations Ninja awaits it on the event loop and
+the verifier runs the ORM in at most one ``sync_to_async`` hop (none for a malformed key or a
+cached one); on sync operations Ninja bridges it with ``async_to_sync``, and that hop comes
+back to the request's own thread. The adapter only reads the request and translates the
+verifier's outcome: the verifier decides (key, scopes, the key's IP allowlist).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final, cast
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import HttpError
+from ninja.security.apikey import APIKeyBase
+
+from .conf import api_key_settings
+from .headers import key_from_request_meta
+from .models import AbstractAPIKey, APIKey
+from .scopes import validate_scopes
+from .verification import Reason, VerificationOutcome, get_verifier
+
+__all__ = ["APIKeyAuth", "APIKeyRefused", "register_error_handler"]
+
+#: OpenAPI 3.1 component names: letters, digits, ``.``, ``-`` and ``_``.
+_UNSAFE_IN_SCHEME_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
+
+#: Scheme name -> the configuration it documents, so two configurations never share a name.
+_scheme_configurations: dict[str, tuple[object, ...]] = {}
+_scheme_classes: dict[tuple[type[APIKeyAuth], str], type[APIKeyAuth]] = {}
+
+
+class APIKeyRefused(HttpError):
+    """A genuine key refused by policy (403) or a key store that cannot be reached (503).
+
+    It is an ``HttpError`` so that every ``NinjaAPI`` answers it with the right status and no
+    setup: Ninja hands exceptions raised by an auth callback to ``api.on_exception``, which
+    walks the exception's MRO through the handlers registered *on that API*, and every API
+    registers one for ``HttpError`` (``{"detail": str(exc)}``). The detail names the missing
+    scopes, so even that bare body is useful.
+
+    The full body (:meth:`VerificationOutcome.error_body`: ``detail``, ``code`` and
+    ``missing_scopes``) needs a handler for this class on the API, because an auth callback
+    never sees the API it protects and Ninja offers no other channel from an auth class to the
+    response: :func:`register_error_handler` adds it in one line. A project that customises
+    its ``HttpError`` handler gets these refusals in its own format, as it would expect.
+    """
+
+    def __init__(self, outcome: VerificationOutcome[Any]) -> None:
+        super().__init__(outcome.status_code, outcome.error_detail)
+        self.reason: Reason = outcome.reason
+        self.missing_scopes: tuple[str, ...] = outcome.missing_scopes
+        self.body: dict[str, object] = outcome.error_body()
+
+
+def register_error_handler(api: NinjaAPI) -> None:
+    """Answer :class:`APIKeyRefused` on ``api`` with the outcome's full JSON body.
+
+    The body is rendered by ``api.create_response``, so the API's renderer is honoured.
+    """
+
+    def answer_refusal(
+        request: HttpRequest, exc: APIKeyRefused | type[APIKeyRefused]
+    ) -> HttpResponse:
+        # Ninja's handler type admits the class too, but it always passes the instance raised.
+        refusal = cast(APIKeyRefused, exc)
+        return api.create_response(request, refusal.body, status=refusal.status_code)
+
+    api.add_exception_handler(APIKeyRefused, answer_refusal)
+
+
+class APIKeyAuth(APIKeyBase):
+    """Authenticate a Ninja operation with an API key; ``request.auth`` becomes the key object.
+
+    - ``model``: the key model (``APIKey`` or a subclass of ``AbstractAPIKey``).
+    - ``scopes``: scopes the key must grant (wildcards granted on the key count).
+    - ``keyword`` / ``header``: override ``ASYNC_API_KEY["KEYWORD"]`` / ``["HEADER"]`` for
+      this instance (``header=""`` reads the ``Authorization`` header only).
+    - ``scheme_name``: the OpenAPI security scheme's name (derived from the above if omitted).
+
+    A request without a usable key gets ``None``, so Ninja tries the next auth of
+    ``auth=[...]`` and finally answers 401, the same for every kind of bad key. A genuine key
+    refused by policy (a missing scope, an address outside the key's ``allowed_networks``)
+    raises :class:`APIKeyRefused` (403, the chain stops); so does a key store that cannot be
+    reached (503).
+    """
+
+    openapi_in: str = "header"
+
+    def __init__(
+        self,
+        *,
+        model: type[AbstractAPIKey] = APIKey,
+        scopes: Sequence[str] = (),
+        keyword: str | None = None,
+        header: str | None = None,
+        scheme_name: str | None = None,
+    ) -> None:
+        self.model = model
+        self.verifier = get_verifier(model)
+        self.scopes: tuple[str, ...] = tuple(validate_scopes(scopes))
+        self.keyword = keyword
+        self.header = header
+        self.param_name, accepts_authorization = self._documented_header()
+        self.openapi_description = self._describe(accepts_authorization)
+        super().__init__()
+        if self.scopes:
+            self.openapi_security_schema["x-required-scopes"] = list(self.scopes)
+        self._take_scheme_name(scheme_name)
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        return key_from_request_meta(
+            _RequestMeta(request), keyword=self.keyword, header=self.header
+        )
+
+    async def authenticate(self, request: HttpRequest, key: str | None) -> AbstractAPIKey | None:
+        outcome = await self.verifier.averify(
+            key, scopes=self.scopes, request_meta=_RequestMeta(request)
+        )
+        if outcome.is_valid:
+            return outcome.api_key
+        if outcome.is_authenticated or outcome.reason is Reason.UNAVAILABLE:
+            raise APIKeyRefused(outcome)
+        return None
+
+    # OpenAPI
+
+    def _documented_header(self) -> tuple[str, bool]:
+        """The header Swagger's "Authorize" should fill, and whether ``Authorization`` works too.
+
+        A dedicated header (``X-API-Key``) is what an ``apiKey`` scheme describes best: the
+        client pastes the bare key. Only when no such header is read does the scheme name
+        ``Authorization``, and the description says to type the keyword before the key.
+        """
+        custom_meta_name = api_key_settings.custom_header_meta_name
+        if self.header is None and custom_meta_name is not None:
+            return _header_from_meta_name(custom_meta_name), False
+        header = api_key_settings.header if self.header is None else self.header
+        if header:
+            return header, True
+        return "Authorization", True
+
+    def _describe(self, accepts_authorization: bool) -> str:
+        keyword = api_key_settings.keyword if self.keyword is None else self.keyword
+        if self.param_name == "Authorization":
+            text = f"Send `Authorization: {keyword} <key>` (in Swagger, enter `{keyword} <key>`)."
+        else:
+            text = f"Send the key in the `{self.param_name}` header."
+            if accepts_authorization:
+                text += f" `Authorization: {keyword} <key>` is accepted too."
+        if self.model is not APIKey:
+            text += f" Keys of `{self.model._meta.label}`."
+        if self.scopes:
+            text += " Requires the scope(s): " + ", ".join(f"`{s}`" for s in self.scopes) + "."
+        return text
+
+    def _take_scheme_name(self, scheme_name: str | None) -> None:
+        """Give this instance a class named after its scheme.
+
+        Ninja names a security scheme after the auth's class (``type(auth).__name__``), so
+        differently configured instances of one class would collapse into one scheme and
+        their scopes would vanish from the docs. Each configuration gets a subclass of its
+        own, named after it (``APIKeyAuth`` for the default one); isinstance checks still hold.
+        """
+        base = type(self)
+        name = scheme_name or self._default_scheme_name(base)
+        # The model by its label, as Django's app registry identifies it.
+        configuration = (
+            base,
+            self.model._meta.label_lower,
+            self.keyword,
+            self.header,
+            frozenset(self.scopes),
+        )
+        known = _scheme_configurations.setdefault(name, configuration)
+        if known != configuration:
+            raise ValueError(
+                f"The OpenAPI security scheme name {name!r} is already used by an "
+                f"{base.__name__} configured differently; pass scheme_name= to tell them apart."
+            )
+        if name != base.__name__:
+            scheme_class = _scheme_classes.get((base, name))
+            if scheme_class is None:
+                scheme_class = type(name, (base,), {"__module__": base.__module__})
+                _scheme_classes[(base, name)] = scheme_class
+            self.__class__ = scheme_class
+
+    def _default_scheme_name(self, base: type[APIKeyAuth]) -> str:
+        parts = [base.__name__]
+        if self.model is not APIKey:
+            parts.append(self.model._meta.label)
+        if self.header is not None:
+            parts.append(f"header.{self.header or 'none'}")
+        if self.keyword is not None:
+            parts.append(f"keyword.{self.keyword}")
+        parts.extend(sorted(self.scopes))
+        return "_".join(_UNSAFE_IN_SCHEME_NAME.sub(".", part) for part in parts)
+
+
+class _RequestMeta(Mapping[str, Any]):
+    """``request.META`` that also finds HTTP headers whose ``META`` name is not upper-case.
+
+    Django's handlers upper-case header names in ``META``; Ninja's ``TestClient`` stores them
+    as given (``HTTP_X_API_Key``). A name missing from ``META`` is looked up in
+    ``request.headers``, which ignores case, so both spellings find the key.
+    """
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._request.META[name]
+        except KeyError:
+            if not name.startswith("HTTP_"):
+                raise
+        return self._request.headers[name.removeprefix("HTTP_").replace("_", "-")]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._request.META)
+
+    def __len__(self) -> int:
+        return len(self._request.META)
+
+
+def _header_from_meta_name(meta_name: str) -> str:
+    """``HTTP_X_API_KEY`` -> ``X-Api-Key`` (header names are case-insensitive)."""
+    return meta_name.removeprefix("HTTP_").replace("_", "-").title()

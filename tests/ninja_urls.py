@@ -1,0 +1,12 @@
+"""URLs serving the Ninja test APIs (select them with ``@pytest.mark.urls("tests.ninja_urls")``)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from tests.ninja_app import api, bare_api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("api/", api.urls),
+    path("bare/", bare_api.urls),
+]
