@@ -1,0 +1,270 @@
+"""The logic of the management commands as async functions a project's own scripts can reuse.
+
+``createapikey``, ``listapikeys`` and ``revokeapikey`` are thin wrappers: they parse their
+options, await one of these functions and print the result. Bad input raises
+:class:`~django.core.management.CommandError` before anything is written::
+
+    from async_api_key.commands import create_key
+
+    async def issue_partner_key() -> str:
+        created = await create_key(name="partner", expires_in=timedelta(days=30))
+        return created.raw_key
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
+from django.core.management import CommandError
+from django.db import IntegrityError
+from django.utils import timezone
+
+from .models import AbstractAPIKey
+from .scopes import validate_scopes
+from .status import KeyStatus, filter_by_status, key_status
+
+if TYPE_CHECKING:
+    from django.db.models import Field, Model
+
+#: The key model the commands use unless ``--model`` names another one.
+DEFAULT_MODEL_LABEL = "async_api_key.APIKey"
+
+_DURATION_RE = re.compile(r"\A\s*(?P<amount>[0-9]+)\s*(?P<unit>[dhm])\s*\Z")
+_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_SCOPE_SEPARATORS_RE = re.compile(r"[,\n\r]+")
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A freshly created key and its raw value, which exists nowhere else."""
+
+    api_key: AbstractAPIKey
+    raw_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RevokedKey:
+    """One key named in a revocation; ``newly_revoked`` is False if it was revoked already."""
+
+    api_key: AbstractAPIKey
+    newly_revoked: bool
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30d``, ``12h`` or ``90m`` into a positive :class:`~datetime.timedelta`."""
+    match = _DURATION_RE.match(text)
+    if match is None or int(match["amount"]) == 0:
+        raise CommandError(
+            f"Invalid duration {text!r}: use a positive number of days, hours or minutes, "
+            "such as 30d, 12h or 90m."
+        )
+    return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
+
+
+def parse_expiry_date(text: str) -> datetime:
+    """Parse an ISO 8601 date or date-time; a naive value is in the project's time zone."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(
+            f"Invalid expiry date {text!r}: use ISO 8601, such as 2030-01-31 or "
+            "2030-01-31T18:00:00+00:00."
+        ) from None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+def split_scopes(text: str) -> list[str]:
+    """Split comma- or line-separated scopes, dropping blanks (not validated)."""
+    return [part.strip() for part in _SCOPE_SEPARATORS_RE.split(text) if part.strip()]
+
+
+def resolve_key_model(model: type[AbstractAPIKey] | str | None = None) -> type[AbstractAPIKey]:
+    """Return the key model named ``app_label.ModelName`` (default: ``APIKey``)."""
+    if model is not None and not isinstance(model, str):
+        return model
+    label = DEFAULT_MODEL_LABEL if model is None else model
+    try:
+        resolved = apps.get_model(label)
+    except (LookupError, ValueError):
+        raise CommandError(f"Unknown model {label!r}: use app_label.ModelName.") from None
+    if not issubclass(resolved, AbstractAPIKey):
+        raise CommandError(f"{label} is not an API key model (a subclass of AbstractAPIKey).")
+    return resolved
+
+
+def key_metadata(api_key: AbstractAPIKey) -> dict[str, Any]:
+    """Describe a key as JSON-ready data: never its secret or its hash."""
+    data: dict[str, Any] = {
+        "id": api_key.pk,
+        "model": api_key._meta.label,
+        "prefix": api_key.prefix,
+        "name": api_key.name,
+        "status": key_status(api_key).value,
+        "created": _isoformat(api_key.created),
+        "expiry_date": _isoformat(api_key.expiry_date),
+        "last_used_at": _isoformat(api_key.last_used_at),
+        "revoked_at": _isoformat(api_key.revoked_at),
+        "scopes": list(api_key.granted_scopes),
+    }
+    for relation in _foreign_keys(type(api_key)):
+        data[relation.attname] = getattr(api_key, relation.attname)
+    return data
+
+
+async def create_key(
+    *,
+    name: str,
+    model: type[AbstractAPIKey] | str | None = None,
+    expires_in: timedelta | None = None,
+    expiry_date: datetime | None = None,
+    scopes: Iterable[str] = (),
+    owner: object = None,
+    owner_field: str | None = None,
+) -> CreatedKey:
+    """Create a key through the model manager's ``acreate_key``.
+
+    ``owner`` is the primary key of the object a custom key model's foreign key
+    points to; ``owner_field`` names that foreign key when the model has several.
+    """
+    key_model = resolve_key_model(model)
+    fields: dict[str, Any] = {"name": _checked_name(key_model, name)}
+    if expires_in is not None and expiry_date is not None:
+        raise CommandError("Give either an expiry duration or an expiry date, not both.")
+    if expires_in is not None:
+        fields["expiry_date"] = timezone.now() + expires_in
+    elif expiry_date is not None:
+        if expiry_date <= timezone.now():
+            raise CommandError("The expiry date is in the past: the key would never work.")
+        fields["expiry_date"] = expiry_date
+    try:
+        fields["scopes"] = validate_scopes(list(scopes))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    fields.update(await _owner_fields(key_model, owner, owner_field))
+    try:
+        api_key, raw_key = await key_model._default_manager.acreate_key(**fields)
+    except IntegrityError as exc:
+        raise CommandError(f"Could not create the key: {exc}") from None
+    return CreatedKey(api_key=api_key, raw_key=raw_key)
+
+
+async def list_keys(
+    *, model: type[AbstractAPIKey] | str | None = None, include_inactive: bool = False
+) -> list[AbstractAPIKey]:
+    """Return the active keys (with ``include_inactive``, the revoked and expired ones too)."""
+    key_model = resolve_key_model(model)
+    queryset = key_model._default_manager.all()
+    if not include_inactive:
+        queryset = filter_by_status(queryset, KeyStatus.ACTIVE)
+    return [api_key async for api_key in queryset]
+
+
+async def revoke_keys(
+    prefixes: Iterable[str], *, model: type[AbstractAPIKey] | str | None = None
+) -> list[RevokedKey]:
+    """Revoke the keys with these prefixes. Idempotent; if a prefix is unknown, none is revoked."""
+    key_model = resolve_key_model(model)
+    wanted = list(dict.fromkeys(prefixes))
+    if not wanted:
+        raise CommandError("Give the prefix of at least one key to revoke.")
+    found = {
+        api_key.prefix: api_key
+        async for api_key in key_model._default_manager.filter(prefix__in=wanted)
+    }
+    unknown = [prefix for prefix in wanted if prefix not in found]
+    if unknown:
+        raise CommandError(f"No {key_model._meta.label} with prefix: {', '.join(unknown)}.")
+    revoked: list[RevokedKey] = []
+    for prefix in wanted:
+        api_key = found[prefix]
+        was_revoked = api_key.revoked
+        await api_key.arevoke()
+        revoked.append(RevokedKey(api_key=api_key, newly_revoked=not was_revoked))
+    return revoked
+
+
+def _isoformat(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _checked_name(key_model: type[AbstractAPIKey], name: str) -> str:
+    max_length = key_model._meta.get_field("name").max_length
+    if not name.strip():
+        raise CommandError("The key needs a name: pass --name.")
+    if max_length is not None and len(name) > max_length:
+        raise CommandError(f"The name is too long: at most {max_length} characters.")
+    return name
+
+
+def _foreign_keys(key_model: type[AbstractAPIKey]) -> list[Field[Any, Any]]:
+    return [
+        relation
+        for relation in key_model._meta.concrete_fields
+        if relation.is_relation and (relation.many_to_one or relation.one_to_one)
+    ]
+
+
+def _owner_candidates(key_model: type[AbstractAPIKey]) -> list[Field[Any, Any]]:
+    # A link from key to key (such as a rotation's predecessor) is not an owner.
+    return [
+        relation
+        for relation in _foreign_keys(key_model)
+        if not (
+            isinstance(relation.related_model, type)
+            and issubclass(relation.related_model, AbstractAPIKey)
+        )
+    ]
+
+
+def _owner_relation(
+    key_model: type[AbstractAPIKey], owner_field: str | None
+) -> Field[Any, Any] | None:
+    label = key_model._meta.label
+    if owner_field is not None:
+        try:
+            relation = key_model._meta.get_field(owner_field)
+        except FieldDoesNotExist:
+            raise CommandError(f"{label} has no field {owner_field!r}.") from None
+        if relation not in _foreign_keys(key_model):
+            raise CommandError(f"{label}.{owner_field} is not a foreign key.")
+        return relation
+    candidates = _owner_candidates(key_model)
+    if len(candidates) > 1:
+        names = ", ".join(relation.name for relation in candidates)
+        raise CommandError(f"{label} has several foreign keys ({names}): pass --owner-field.")
+    return candidates[0] if candidates else None
+
+
+async def _owner_fields(
+    key_model: type[AbstractAPIKey], owner: object, owner_field: str | None
+) -> dict[str, Any]:
+    label = key_model._meta.label
+    relation = _owner_relation(key_model, owner_field)
+    if relation is None:
+        if owner is not None:
+            raise CommandError(f"{label} has no owner foreign key: --owner does not apply.")
+        return {}
+    # A concrete foreign key's related model is resolved once the app registry is ready.
+    related_model = cast("type[Model]", relation.related_model)
+    related_name = related_model._meta.verbose_name
+    if owner is None:
+        if relation.null or relation.has_default():
+            return {}
+        raise CommandError(
+            f"{label} needs an owner: pass --owner with the primary key of a {related_name}."
+        )
+    target = relation.target_field  # type: ignore[attr-defined]
+    try:
+        value = target.to_python(owner)
+        owner_object = await related_model._default_manager.aget(**{target.name: value})
+    except (ValidationError, ValueError, ObjectDoesNotExist):
+        raise CommandError(f"No {related_name} with {target.name} {owner!r}.") from None
+    return {relation.name: owner_object}

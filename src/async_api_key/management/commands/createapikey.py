@@ -1,0 +1,81 @@
+"""``manage.py createapikey``: create a key and print only it, once.
+
+So ``KEY=$(python manage.py createapikey --name ci)`` works.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.core.management.base import BaseCommand, CommandParser
+
+from async_api_key.commands import (
+    DEFAULT_MODEL_LABEL,
+    create_key,
+    key_metadata,
+    parse_duration,
+    parse_expiry_date,
+    split_scopes,
+)
+
+
+class Command(BaseCommand):
+    # As with ``changepassword``: scripts read this command's output, so the project's
+    # system-check report (run it with ``manage.py check``) is not mixed into it.
+    requires_system_checks = ()
+    help = (
+        "Create an API key and print it on stdout, once: it is stored only as a hash. "
+        "With --json, print one JSON object with the key and its metadata."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--name", required=True, help="A free-form name for the key.")
+        expiry = parser.add_mutually_exclusive_group()
+        expiry.add_argument(
+            "--expires-in", metavar="DURATION", help="Lifetime such as 30d, 12h or 90m."
+        )
+        expiry.add_argument(
+            "--expiry-date",
+            metavar="ISO_DATE",
+            help="Expiry as ISO 8601; without an offset, in the project's TIME_ZONE.",
+        )
+        parser.add_argument(
+            "--scopes", default="", help="Comma-separated scopes, such as orders:read,orders:*."
+        )
+        parser.add_argument(
+            "--model",
+            default=DEFAULT_MODEL_LABEL,
+            metavar="APP_LABEL.MODEL",
+            help=f"The key model (default: {DEFAULT_MODEL_LABEL}).",
+        )
+        parser.add_argument(
+            "--owner", metavar="PK", help="Primary key of the owner of a custom key model."
+        )
+        parser.add_argument(
+            "--owner-field",
+            metavar="FIELD",
+            help="The owner foreign key, if the key model has several.",
+        )
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        expires_in = options["expires_in"]
+        expiry_date = options["expiry_date"]
+        # async_to_sync (not asyncio.run) runs the ORM calls on this thread, so the
+        # command sees the caller's connection and transaction.
+        created = async_to_sync(create_key)(
+            name=options["name"],
+            model=options["model"],
+            expires_in=None if expires_in is None else parse_duration(expires_in),
+            expiry_date=None if expiry_date is None else parse_expiry_date(expiry_date),
+            scopes=split_scopes(options["scopes"]),
+            owner=options["owner"],
+            owner_field=options["owner_field"],
+        )
+        if options["json"]:
+            payload = {"key": created.raw_key, **key_metadata(created.api_key)}
+            self.stdout.write(json.dumps(payload))
+        else:
+            self.stdout.write(created.raw_key)

@@ -1,0 +1,145 @@
+"""A real browser in the admin: create a key, use it, revoke it, watch it stop working.
+
+Headless Chromium from Debian's packages (``apt-get install chromium chromium-driver``),
+driven by Selenium against pytest-django's live server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
+
+from async_api_key.models import APIKey
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PASSWORD = "browser-test-password"
+
+pytestmark = [
+    pytest.mark.urls("tests.admin_urls"),
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason=(
+            f"needs {CHROMIUM} and {CHROMEDRIVER}: "
+            "apt-get install -y chromium chromium-driver (Debian)"
+        ),
+    ),
+]
+
+
+@pytest.fixture
+def quiet_webdriver_log() -> Iterator[None]:
+    """Keep Selenium's wire transcript out of the log: it carries what the test reads from
+    the page (the key itself), and the suite fails any test whose logs hold a raw key."""
+    selenium_logger = logging.getLogger("selenium")
+    previous = selenium_logger.level
+    selenium_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        selenium_logger.setLevel(previous)
+
+
+@pytest.fixture
+def browser(tmp_path: Path, quiet_webdriver_log: None) -> Iterator[WebDriver]:
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(browser: WebDriver, css_selector: str) -> Any:
+    return WebDriverWait(browser, 15).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css_selector))
+    )
+
+
+def call_protected_endpoint(base_url: str, raw_key: str) -> int:
+    with httpx.Client(base_url=base_url, trust_env=False, timeout=15) as client:
+        response = client.get("/protected/", headers={"Authorization": f"Api-Key {raw_key}"})
+    return response.status_code
+
+
+def log_in(browser: WebDriver, base_url: str, username: str) -> None:
+    browser.get(f"{base_url}/admin/login/?next=/admin/")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_for(browser, "#user-tools")
+
+
+def create_key_in_admin(browser: WebDriver, base_url: str, name: str) -> str:
+    browser.get(f"{base_url}/admin/async_api_key/apikey/add/")
+    browser.find_element(By.NAME, "name").send_keys(name)
+    browser.find_element(By.NAME, "scopes").send_keys("orders:read, orders:write")
+    browser.find_element(By.NAME, "_save").click()
+    raw_key: str = wait_for(browser, "#api-key-value").get_attribute("value")
+    return raw_key
+
+
+def revoke_in_admin(browser: WebDriver, base_url: str, api_key: APIKey) -> None:
+    browser.get(f"{base_url}/admin/async_api_key/apikey/")
+    browser.find_element(By.CSS_SELECTOR, f"input.action-select[value='{api_key.pk}']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("revoke_selected")
+    browser.find_element(By.NAME, "index").click()
+    wait_for(browser, "#confirm-revoke").click()
+    wait_for(browser, ".messagelist .success")
+
+
+def test_key_created_in_the_admin_works_until_revoked_in_the_admin(
+    browser: WebDriver, live_server: Any, django_user_model: Any
+) -> None:
+    admin_user = django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    log_in(browser, live_server.url, admin_user.username)
+
+    raw_key = create_key_in_admin(browser, live_server.url, "browser")
+    assert "shown only on this page" in browser.page_source
+    assert all(raw_key not in cookie["value"] for cookie in browser.get_cookies())
+    assert call_protected_endpoint(live_server.url, raw_key) == 200
+
+    api_key = APIKey.objects.get(name="browser")
+    assert api_key.scopes == ["orders:read", "orders:write"]
+    revoke_in_admin(browser, live_server.url, api_key)
+
+    assert call_protected_endpoint(live_server.url, raw_key) == 401
+    browser.get(f"{live_server.url}/admin/async_api_key/apikey/{api_key.pk}/change/")
+    assert raw_key not in browser.page_source
+    assert "revoked" in browser.page_source
+
+
+def test_copy_button_reports_what_it_did(
+    browser: WebDriver, live_server: Any, django_user_model: Any
+) -> None:
+    admin_user = django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    log_in(browser, live_server.url, admin_user.username)
+    create_key_in_admin(browser, live_server.url, "copy")
+
+    browser.find_element(By.ID, "api-key-copy").click()
+
+    WebDriverWait(browser, 15).until(
+        lambda driver: driver.find_element(By.ID, "api-key-copy-status").text != ""
+    )

@@ -1,0 +1,393 @@
+"""The management commands via ``call_command`` and as real processes; their async functions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from datetime import datetime, timedelta
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from async_api_key import commands
+from async_api_key.models import APIKey
+from tests.testapp.models import Organization, OrganizationAPIKey
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_command(name: str, *args: str) -> str:
+    out = StringIO()
+    call_command(name, *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def key_table() -> list[tuple[Any, ...]]:
+    return list(APIKey.objects.order_by("pk").values_list())
+
+
+# --- createapikey -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_createapikey_prints_only_a_key_that_authenticates() -> None:
+    output = run_command("createapikey", "--name", "ci")
+
+    raw_key = output.removesuffix("\n")
+    assert "\n" not in raw_key
+    assert APIKey.objects.get_from_key(raw_key).name == "ci"
+
+
+@pytest.mark.django_db
+def test_createapikey_expires_in_a_duration() -> None:
+    before = timezone.now()
+
+    run_command("createapikey", "--name", "ci", "--expires-in", "12h")
+
+    expiry = APIKey.objects.get().expiry_date
+    assert expiry is not None
+    assert before + timedelta(hours=12) <= expiry <= timezone.now() + timedelta(hours=12)
+
+
+@pytest.mark.django_db
+def test_createapikey_expires_on_an_iso_date() -> None:
+    run_command("createapikey", "--name", "ci", "--expiry-date", "2999-01-31T18:00:00+00:00")
+
+    assert APIKey.objects.get().expiry_date == datetime.fromisoformat("2999-01-31T18:00:00+00:00")
+
+
+@pytest.mark.django_db
+def test_createapikey_grants_comma_separated_scopes() -> None:
+    run_command("createapikey", "--name", "ci", "--scopes", "orders:read, billing:*")
+
+    assert APIKey.objects.get().scopes == ["orders:read", "billing:*"]
+
+
+@pytest.mark.django_db
+def test_createapikey_json_prints_the_key_and_its_metadata() -> None:
+    output = run_command("createapikey", "--name", "ci", "--scopes", "a:b", "--json")
+
+    data = json.loads(output)
+    api_key = APIKey.objects.get()
+    assert APIKey.objects.get_from_key(data["key"]) == api_key
+    assert data["prefix"] == api_key.prefix
+    assert (data["name"], data["status"], data["scopes"]) == ("ci", "active", ["a:b"])
+    assert data["model"] == "async_api_key.APIKey"
+    assert "hashed_key" not in data
+    assert api_key.hashed_key not in output
+
+
+@pytest.mark.django_db
+def test_createapikey_creates_a_custom_model_key_for_its_owner() -> None:
+    acme = Organization.objects.create(name="Acme")
+
+    output = run_command(
+        "createapikey", "--name", "ci", "--model", "testapp.OrganizationAPIKey",
+        "--owner", str(acme.pk), "--json",
+    )  # fmt: skip
+
+    data = json.loads(output)
+    assert data["organization_id"] == acme.pk
+    assert OrganizationAPIKey.objects.get_from_key(data["key"]).organization == acme
+
+
+@pytest.mark.django_db
+def test_createapikey_takes_the_owner_field_by_name() -> None:
+    acme = Organization.objects.create(name="Acme")
+
+    run_command(
+        "createapikey", "--name", "ci", "--model", "testapp.OrganizationAPIKey",
+        "--owner", str(acme.pk), "--owner-field", "organization",
+    )  # fmt: skip
+
+    assert OrganizationAPIKey.objects.get().organization == acme
+
+
+BAD_CREATE_ARGS = {
+    "bad duration": ["--expires-in", "30 days"],
+    "zero duration": ["--expires-in", "0d"],
+    "bad date": ["--expiry-date", "tomorrow"],
+    "past date": ["--expiry-date", "2001-01-01"],
+    "unknown model": ["--model", "nope.Nothing"],
+    "not a key model": ["--model", "testapp.Organization"],
+    "bad scope": ["--scopes", "orders:read,not a scope"],
+    "owner on a model without one": ["--owner", "1"],
+    "missing owner": ["--model", "testapp.OrganizationAPIKey"],
+    "unknown owner": ["--model", "testapp.OrganizationAPIKey", "--owner", "999"],
+    "malformed owner": ["--model", "testapp.OrganizationAPIKey", "--owner", "abc"],
+    "unknown owner field": ["--model", "testapp.OrganizationAPIKey", "--owner-field", "team"],
+    "owner field not a foreign key": [
+        "--model", "testapp.OrganizationAPIKey", "--owner", "1", "--owner-field", "name",
+    ],
+    "name too long": ["--name", "x" * 51],
+    "blank name": ["--name", "  "],
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", BAD_CREATE_ARGS.values(), ids=BAD_CREATE_ARGS.keys())
+def test_createapikey_refuses_bad_input_and_writes_nothing(args: list[str]) -> None:
+    Organization.objects.create(name="Acme")
+
+    with pytest.raises(CommandError) as error:
+        run_command("createapikey", "--name", "ci", *args)
+
+    assert "\n" not in str(error.value)
+    assert not APIKey.objects.exists()
+    assert not OrganizationAPIKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_createapikey_refuses_both_a_duration_and_a_date() -> None:
+    with pytest.raises(CommandError, match="not both"):
+        call_command(
+            "createapikey", name="ci", expires_in="1d", expiry_date="2999-01-01", stdout=StringIO()
+        )
+
+    assert not APIKey.objects.exists()
+
+
+# --- listapikeys --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keys_in_every_status() -> dict[str, APIKey]:
+    live, _ = APIKey.objects.create_key(name="live", scopes=["orders:read"])
+    old, _ = APIKey.objects.create_key(name="old", expiry_date=timezone.now() - timedelta(days=1))
+    ended, _ = APIKey.objects.create_key(name="ended")
+    ended.revoke()
+    return {"live": live, "old": old, "ended": ended}
+
+
+@pytest.mark.django_db
+def test_listapikeys_shows_active_keys_only_by_default(
+    keys_in_every_status: dict[str, APIKey],
+) -> None:
+    output = run_command("listapikeys")
+
+    assert keys_in_every_status["live"].prefix in output
+    assert "orders:read" in output
+    assert keys_in_every_status["old"].prefix not in output
+    assert keys_in_every_status["ended"].prefix not in output
+
+
+@pytest.mark.django_db
+def test_listapikeys_all_shows_revoked_and_expired_keys(
+    keys_in_every_status: dict[str, APIKey],
+) -> None:
+    rows = json.loads(run_command("listapikeys", "--all", "--json"))
+
+    assert {row["name"]: row["status"] for row in rows} == {
+        "live": "active",
+        "old": "expired",
+        "ended": "revoked",
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", [[], ["--all"], ["--json"], ["--all", "--json"]])
+def test_listapikeys_never_shows_secrets_or_hashes(
+    keys_in_every_status: dict[str, APIKey], args: list[str]
+) -> None:
+    output = run_command("listapikeys", *args)
+
+    for api_key in keys_in_every_status.values():
+        assert api_key.hashed_key.split("$")[-1] not in output
+    assert "hashed_key" not in output
+
+
+@pytest.mark.django_db
+def test_listapikeys_lists_a_custom_key_model() -> None:
+    acme = Organization.objects.create(name="Acme")
+    OrganizationAPIKey.objects.create_key(name="acme-ci", organization=acme)
+
+    rows = json.loads(run_command("listapikeys", "--json", "--model", "testapp.OrganizationAPIKey"))
+
+    assert [(row["name"], row["organization_id"]) for row in rows] == [("acme-ci", acme.pk)]
+
+
+@pytest.mark.django_db
+def test_listapikeys_says_so_when_there_is_no_key() -> None:
+    assert run_command("listapikeys") == "No active API keys.\n"
+
+
+# --- revokeapikey ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_revokeapikey_revokes_keys_by_prefix() -> None:
+    first, first_raw = APIKey.objects.create_key(name="first")
+    second, second_raw = APIKey.objects.create_key(name="second")
+
+    output = run_command("revokeapikey", first.prefix, second.prefix)
+
+    assert output.count("Revoked ") == 2
+    assert not APIKey.objects.is_valid(first_raw)
+    assert not APIKey.objects.is_valid(second_raw)
+
+
+@pytest.mark.django_db
+def test_revokeapikey_twice_is_harmless() -> None:
+    api_key, _ = APIKey.objects.create_key(name="ci")
+    run_command("revokeapikey", api_key.prefix)
+    revoked_at = APIKey.objects.get().revoked_at
+
+    output = run_command("revokeapikey", api_key.prefix)
+
+    assert "already revoked" in output
+    assert APIKey.objects.get().revoked_at == revoked_at
+
+
+@pytest.mark.django_db
+def test_revokeapikey_with_an_unknown_prefix_revokes_nothing() -> None:
+    api_key, raw_key = APIKey.objects.create_key(name="ci")
+
+    with pytest.raises(CommandError, match=r"No async_api_key\.APIKey with prefix: unknown1"):
+        run_command("revokeapikey", api_key.prefix, "unknown1")
+
+    assert APIKey.objects.is_valid(raw_key)
+
+
+# --- the async functions, reused from async code ------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_functions_create_list_and_revoke_keys() -> None:
+    created = await commands.create_key(name="script", expires_in=timedelta(days=1))
+    assert await APIKey.objects.ais_valid(created.raw_key)
+    assert "raw_key" not in repr(created)
+
+    listed = await commands.list_keys()
+    assert [api_key.prefix for api_key in listed] == [created.api_key.prefix]
+
+    [revoked] = await commands.revoke_keys([created.api_key.prefix])
+    assert revoked.newly_revoked
+    assert not await APIKey.objects.ais_valid(created.raw_key)
+    assert await commands.list_keys() == []
+
+
+def test_parse_duration_reads_days_hours_and_minutes() -> None:
+    assert commands.parse_duration("30d") == timedelta(days=30)
+    assert commands.parse_duration("12h") == timedelta(hours=12)
+    assert commands.parse_duration("90m") == timedelta(minutes=90)
+
+
+def test_split_scopes_takes_commas_and_lines() -> None:
+    assert commands.split_scopes(" a:b,\nc:d\r\n\n,e ") == ["a:b", "c:d", "e"]
+
+
+# --- real processes: `python -m django ...` against a SQLite file ------------------------------
+
+
+class DjangoProcess:
+    """Runs ``python -m django`` in a child process on a SQLite file of its own."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{database}",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+
+    def __call__(
+        self, *args: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+            [sys.executable, "-m", "django", *args, "--settings=tests.settings"],
+            cwd=REPO_ROOT,
+            env={**self.env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def key_rows(self) -> list[tuple[Any, ...]]:
+        """Every row of both key tables, read straight from the file."""
+        with closing(sqlite3.connect(self.database)) as connection:
+            return [
+                *connection.execute("SELECT * FROM async_api_key_apikey ORDER BY id"),
+                *connection.execute("SELECT * FROM testapp_organizationapikey ORDER BY id"),
+            ]
+
+    def authenticates(self, raw_key: str) -> bool:
+        result = self("shell", "-c", _IS_VALID, extra_env={"KEY": raw_key})
+        assert result.returncode == 0, result.stderr
+        # The last line: Django 5.2's shell first reports the models it imported.
+        return result.stdout.strip().splitlines()[-1] == "True"
+
+
+_IS_VALID = (
+    "import os; from async_api_key.models import APIKey; "
+    "print(APIKey.objects.is_valid(os.environ['KEY']))"
+)
+
+
+@pytest.fixture(scope="module")
+def django_process(tmp_path_factory: pytest.TempPathFactory) -> DjangoProcess:
+    process = DjangoProcess(tmp_path_factory.mktemp("cli") / "db.sqlite3")
+    migrated = process("migrate", "--verbosity", "0")
+    assert migrated.returncode == 0, migrated.stderr
+    return process
+
+
+def test_process_createapikey_stdout_is_a_key_that_authenticates_until_revoked(
+    django_process: DjangoProcess,
+) -> None:
+    created = django_process("createapikey", "--name", "deploy", "--expires-in", "90m")
+    assert created.returncode == 0, created.stderr
+    raw_key = created.stdout.strip()
+    assert created.stdout == raw_key + "\n"
+    assert django_process.authenticates(raw_key)
+
+    prefix = raw_key.split("_")[1]
+    revoked = django_process("revokeapikey", prefix)
+    assert revoked.returncode == 0, revoked.stderr
+    assert not django_process.authenticates(raw_key)
+    again = django_process("revokeapikey", prefix)
+    assert again.returncode == 0, again.stderr
+
+
+def test_process_json_output_parses(django_process: DjangoProcess) -> None:
+    created = django_process("createapikey", "--name", "json", "--scopes", "a:b", "--json")
+    assert created.returncode == 0, created.stderr
+    data = json.loads(created.stdout)
+    assert django_process.authenticates(data["key"])
+
+    listed = django_process("listapikeys", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert data["prefix"] in [row["prefix"] for row in json.loads(listed.stdout)]
+    assert data["key"] not in listed.stdout
+
+
+BAD_PROCESS_ARGS = {
+    "bad duration": ["createapikey", "--name", "x", "--expires-in", "soon"],
+    "unknown model": ["createapikey", "--name", "x", "--model", "nope.Nothing"],
+    "missing owner": ["createapikey", "--name", "x", "--model", "testapp.OrganizationAPIKey"],
+    "bad scope": ["createapikey", "--name", "x", "--scopes", "no spaces allowed"],
+    "unknown prefix": ["revokeapikey", "unknown1"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_PROCESS_ARGS.values(), ids=BAD_PROCESS_ARGS.keys())
+def test_process_bad_input_fails_with_one_line_and_writes_nothing(
+    django_process: DjangoProcess, args: list[str]
+) -> None:
+    before = django_process.key_rows()
+
+    result = django_process(*args)
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("CommandError: ")
+    assert django_process.key_rows() == before
