@@ -1,4 +1,8 @@
-"""Settings of the demo project: SQLite next to this file unless DATABASE_URL says otherwise."""
+"""Settings of the demo project: SQLite next to this file unless DATABASE_URL says otherwise.
+
+``DATABASE_URL=postgres://postgres@127.0.0.1:5432/demo`` switches to PostgreSQL (any URL
+dj-database-url understands works, including ``sqlite:////tmp/demo.sqlite3``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key"
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -20,7 +25,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Listed so the interactive API docs load Swagger UI from local static files.
+    "ninja",
+    "rest_framework",
     "async_api_key",
+    "shop",
 ]
 
 MIDDLEWARE = [
@@ -33,6 +42,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "demo_project.urls"
+ASGI_APPLICATION = "demo_project.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -58,3 +68,14 @@ else:
 
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Every setting has a default; shown here so the demo is a place to try them.
+ASYNC_API_KEY = {"NAMESPACE": "ak"}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Refused keys are logged at INFO with the reason and the public prefix, never the key.
+    "loggers": {"async_api_key": {"handlers": ["console"], "level": "INFO"}},
+}
