@@ -131,9 +131,13 @@ def _close_worker_thread_connections(
 
 @pytest.fixture(autouse=True)
 def _empty_verification_cache() -> Iterator[None]:
-    """Each test starts with an empty local cache tier, as a fresh process would."""
+    """Each test starts with empty caches: the local tier, as a fresh process would, and the
+    test cache (local memory, or the test Redis database when REDIS_URL is set)."""
+    from django.core.cache import caches
+
     from async_api_key.cache import clear_local
 
     clear_local()
+    caches["default"].clear()  # rate-limit counters and shared-tier entries of earlier tests
     yield
     clear_local()

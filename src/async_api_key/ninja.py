@@ -17,7 +17,9 @@ verifier's outcome: the verifier decides (key, scopes, the key's IP allowlist).
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, cast
 
@@ -25,14 +27,19 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.security.apikey import APIKeyBase
+from ninja.throttling import BaseThrottle
 
 from .conf import api_key_settings
 from .headers import key_from_request_meta
 from .models import AbstractAPIKey, APIKey
+from .ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, key_identity, parse_rate
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
 
-__all__ = ["APIKeyAuth", "APIKeyRefused", "register_error_handler"]
+__all__ = ["APIKeyAuth", "APIKeyRateThrottle", "APIKeyRefused", "register_error_handler"]
+
+#: Request attribute holding the rate decision APIKeyAuth counted: (identity, rate, decision).
+_RATE_DECISION_ATTRIBUTE: Final = "_async_api_key_rate_decision"
 
 #: OpenAPI 3.1 component names: letters, digits, ``.``, ``-`` and ``_``.
 _UNSAFE_IN_SCHEME_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
@@ -89,6 +96,10 @@ class APIKeyAuth(APIKeyBase):
     - ``keyword`` / ``header``: override ``ASYNC_API_KEY["KEYWORD"]`` / ``["HEADER"]`` for
       this instance (``header=""`` reads the ``Authorization`` header only).
     - ``scheme_name``: the OpenAPI security scheme's name (derived from the above if omitted).
+    - ``rate_limit``: count this request against the key's rate limit here, off the event
+      loop, for an :class:`APIKeyRateThrottle` on the same operation to enforce: ``True``
+      counts keys that carry their own ``rate_limit``; a rate such as ``"100/min"`` is also
+      the default for keys without one (pass the throttle the same rate).
 
     A request without a usable key gets ``None``, so Ninja tries the next auth of
     ``auth=[...]`` and finally answers 401, the same for every kind of bad key. A genuine key
@@ -107,7 +118,11 @@ class APIKeyAuth(APIKeyBase):
         keyword: str | None = None,
         header: str | None = None,
         scheme_name: str | None = None,
+        rate_limit: str | bool | None = None,
     ) -> None:
+        if isinstance(rate_limit, str):
+            parse_rate(rate_limit)  # a typo fails at start-up, not on a request
+        self.rate_limit = rate_limit
         self.model = model
         self.verifier = get_verifier(model)
         self.scopes: tuple[str, ...] = tuple(validate_scopes(scopes))
@@ -129,7 +144,10 @@ class APIKeyAuth(APIKeyBase):
         outcome = await self.verifier.averify(
             key, scopes=self.scopes, request_meta=_RequestMeta(request)
         )
-        if outcome.is_valid:
+        if outcome.is_valid and outcome.api_key is not None:
+            if self.rate_limit:
+                default = self.rate_limit if isinstance(self.rate_limit, str) else None
+                await _count_request(request, outcome.api_key, default)
             return outcome.api_key
         if outcome.is_authenticated or outcome.reason is Reason.UNAVAILABLE:
             raise APIKeyRefused(outcome)
@@ -238,3 +256,84 @@ class _RequestMeta(Mapping[str, Any]):
 def _header_from_meta_name(meta_name: str) -> str:
     """``HTTP_X_API_KEY`` -> ``X-Api-Key`` (header names are case-insensitive)."""
     return meta_name.removeprefix("HTTP_").replace("_", "-").title()
+
+
+logger = logging.getLogger("async_api_key")
+
+
+def _effective_rate(api_key: AbstractAPIKey, default: str | None) -> str | None:
+    return api_key.rate_limit or default or None
+
+
+async def _count_request(
+    request: HttpRequest, api_key: AbstractAPIKey, default: str | None
+) -> None:
+    """Count the request now, off the event loop, for the throttle to read later."""
+    rate_text = _effective_rate(api_key, default)
+    if rate_text is None:
+        return
+    limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
+    identity = key_identity(api_key)
+    try:
+        decision = await limiter.ahit(identity, parse_rate(rate_text))
+    except RateLimitUnavailable as exc:
+        logger.error("API key rate limit cache unavailable", exc_info=True)
+        raise HttpError(503, "Rate limiting is temporarily unavailable. Try again later.") from exc
+    setattr(request, _RATE_DECISION_ATTRIBUTE, (identity, rate_text, decision))
+
+
+class APIKeyRateThrottle(BaseThrottle):
+    """A Ninja throttle that limits requests per verified key: 429 with ``Retry-After``.
+
+    The rate is the key's own ``rate_limit`` or, when it has none, ``rate`` (``None``:
+    keys without a limit are not throttled). Requests without a verified key
+    (``request.auth`` is not a key) are left to other throttles.
+
+    Ninja calls throttles synchronously, on the event loop for async operations. With a
+    cache in this process (local memory) counting is a dictionary operation. With a
+    network cache (Redis), give the operation's ``APIKeyAuth`` the same ``rate_limit``:
+    it counts the request in its async ``authenticate``, off the loop, and this throttle
+    only reads the result. Without that, counting here is one blocking cache round trip.
+    If the cache cannot be reached the request is refused, never let through: 503 when
+    ``APIKeyAuth`` counted it, 429 when this throttle did (a Ninja throttle cannot answer
+    anything else).
+    """
+
+    def __init__(self, rate: str | None = None) -> None:
+        if rate is not None:
+            parse_rate(rate)
+        self.rate = rate
+        self._last = threading.local()
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        self._last.wait = None
+        api_key = getattr(request, "auth", None)
+        if not isinstance(api_key, AbstractAPIKey):
+            return True
+        rate_text = _effective_rate(api_key, self.rate)
+        if rate_text is None:
+            return True
+        decision = self._decide(request, api_key, rate_text)
+        if decision is None:
+            return False
+        self._last.wait = decision.retry_after
+        return decision.allowed
+
+    def wait(self) -> float | None:
+        wait: float | None = getattr(self._last, "wait", None)
+        return wait
+
+    def _decide(
+        self, request: HttpRequest, api_key: AbstractAPIKey, rate_text: str
+    ) -> RateDecision | None:
+        identity = key_identity(api_key)
+        counted = getattr(request, _RATE_DECISION_ATTRIBUTE, None)
+        if counted is not None and counted[:2] == (identity, rate_text):
+            decision: RateDecision | None = counted[2]
+            return decision
+        limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
+        try:
+            return limiter.hit(identity, parse_rate(rate_text))
+        except RateLimitUnavailable:
+            logger.error("API key rate limit cache unavailable", exc_info=True)
+            return None
