@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.contrib.sessions.models import Session
 from django.test import Client
@@ -35,7 +38,20 @@ def key_on_page(content: bytes) -> str:
 
 
 def add_form(**overrides: str) -> dict[str, str]:
-    return {"name": "partner", "expiry_date_0": "", "expiry_date_1": "", "scopes": "", **overrides}
+    return {
+        "name": "partner",
+        "expiry_date_0": "",
+        "expiry_date_1": "",
+        "scopes": "",
+        "allowed_networks": "",
+        "rate_limit": "",
+        **overrides,
+    }
+
+
+def rotate_url(api_key: APIKey | OrganizationAPIKey) -> str:
+    opts = api_key._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_rotate", args=[api_key.pk])
 
 
 def listed_names(client: Client, query: str = "") -> set[str]:
@@ -314,3 +330,322 @@ def test_custom_key_model_admin_creates_a_key_for_its_owner(admin_client: Client
     raw_key = key_on_page(response.content)
     assert OrganizationAPIKey.objects.get_from_key(raw_key).organization == acme
     assert "no-store" in response["Cache-Control"]
+
+
+# --- rate limits and allowed networks ----------------------------------------------------------
+
+
+def test_changelist_shows_the_rate_limit(admin_client: Client) -> None:
+    APIKey.objects.create_key(name="limited", rate_limit="100/min")
+    APIKey.objects.create_key(name="open")
+
+    content = admin_client.get(CHANGELIST).content.decode()
+
+    assert '<td class="field-rate">100/min</td>' in content
+    assert '<td class="field-rate">-</td>' in content
+
+
+def test_creating_a_key_with_a_rate_and_networks(admin_client: Client) -> None:
+    response = admin_client.post(
+        ADD,
+        add_form(
+            rate_limit=" 100/min ",
+            allowed_networks="10.0.0.0/8, 2001:db8::/32\r\n192.0.2.7\r\n",
+        ),
+    )
+
+    assert response.status_code == 200
+    api_key = APIKey.objects.get()
+    assert api_key.rate_limit == "100/min"
+    assert api_key.allowed_networks == ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]
+    content = response.content.decode()
+    assert "100/min" in content
+    assert "10.0.0.0/8, 2001:db8::/32, 192.0.2.7/32" in content
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("rate_limit", "100/fortnight", "Invalid rate"),
+        ("rate_limit", "0/min", "Invalid rate"),
+        ("allowed_networks", "10.0.0.0/8, 10.0.0.0/33", "Invalid network(s)"),
+        ("allowed_networks", "intranet", "Invalid network(s)"),
+    ],
+)
+def test_invalid_rate_or_network_is_refused_and_creates_nothing(
+    admin_client: Client, field: str, value: str, message: str
+) -> None:
+    response = admin_client.post(ADD, add_form(**{field: value}))
+
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert message in response.content.decode()
+    assert not APIKey.objects.exists()
+
+
+def test_change_form_shows_networks_one_per_line(admin_client: Client) -> None:
+    api_key, _ = APIKey.objects.create_key(
+        name="billing", allowed_networks=["10.0.0.0/8", "2001:db8::/32"]
+    )
+
+    content = admin_client.get(change_url(api_key)).content.decode()
+
+    assert "10.0.0.0/8\n2001:db8::/32</textarea>" in content
+
+
+def test_editing_the_rate_and_networks_of_an_active_key(admin_client: Client) -> None:
+    api_key, raw_key = APIKey.objects.create_key(name="billing", rate_limit="5/s")
+
+    response = admin_client.post(
+        change_url(api_key),
+        add_form(name="billing", rate_limit="10/min", allowed_networks="203.0.113.0/24"),
+    )
+
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert (api_key.rate_limit, api_key.allowed_networks) == ("10/min", ["203.0.113.0/24"])
+    assert APIKey.objects.is_valid(raw_key)
+
+
+def test_editing_with_a_bad_network_changes_nothing(admin_client: Client) -> None:
+    api_key, _ = APIKey.objects.create_key(name="billing", allowed_networks=["10.0.0.0/8"])
+
+    response = admin_client.post(
+        change_url(api_key), add_form(name="billing", allowed_networks="10.0.0.0/8\r\nnope")
+    )
+
+    assert response.status_code == 200
+    assert "Invalid network(s)" in response.content.decode()
+    api_key.refresh_from_db()
+    assert api_key.allowed_networks == ["10.0.0.0/8"]
+
+
+# --- rotation ---------------------------------------------------------------------------------
+
+
+def test_change_page_of_an_active_key_offers_rotation(admin_client: Client) -> None:
+    api_key, _ = APIKey.objects.create_key(name="billing")
+
+    content = admin_client.get(change_url(api_key)).content.decode()
+
+    assert f'href="{rotate_url(api_key)}"' in content
+    assert 'id="api-key-rotate"' in content
+
+
+@pytest.mark.parametrize("state", ["revoked", "expired", "rotated"])
+def test_change_page_offers_no_rotation_when_it_would_be_refused(
+    admin_client: Client, state: str
+) -> None:
+    expiry = timezone.now() - timedelta(minutes=1) if state == "expired" else None
+    api_key, _ = APIKey.objects.create_key(name="billing", expiry_date=expiry)
+    if state == "revoked":
+        api_key.revoke()
+    elif state == "rotated":
+        api_key.rotate(timedelta(hours=1))
+
+    response = admin_client.get(change_url(api_key))
+
+    assert response.status_code == 200
+    assert 'id="api-key-rotate"' not in response.content.decode()
+
+
+def test_rotate_asks_for_a_grace_period_first(admin_client: Client) -> None:
+    api_key, raw_key = APIKey.objects.create_key(name="billing")
+
+    response = admin_client.get(rotate_url(api_key))
+
+    assert response.status_code == 200
+    assert "async_api_key/admin/rotate_confirmation.html" in [t.name for t in response.templates]
+    content = response.content.decode()
+    assert 'name="grace_period"' in content
+    assert 'id="confirm-rotate"' in content
+    assert APIKey.objects.count() == 1
+    assert APIKey.objects.is_valid(raw_key)
+
+
+def test_confirmed_rotation_shows_the_new_key_once_like_a_creation(admin_client: Client) -> None:
+    old, old_raw = APIKey.objects.create_key(
+        name="billing", scopes=["orders:read"], rate_limit="5/s", allowed_networks=["10.0.0.0/8"]
+    )
+
+    response = admin_client.post(rotate_url(old), {"grace_period": "24h"})
+
+    assert response.status_code == 200
+    assert "async_api_key/admin/key_created.html" in [t.name for t in response.templates]
+    assert "no-store" in response["Cache-Control"]
+    content = response.content.decode()
+    assert "shown only on this page, only this once" in content
+    new_raw = key_on_page(response.content)
+    assert content.count(new_raw) == 1
+    assert old_raw not in content
+    successor = APIKey.objects.get_from_key(new_raw)
+    assert successor.rotated_from == old
+    assert (successor.scopes, successor.rate_limit) == (["orders:read"], "5/s")
+    assert successor.allowed_networks == ["10.0.0.0/8"]
+    assert 'id="api-key-predecessor"' in content
+    assert "keeps working until" in content
+    # Within the grace period both keys work.
+    assert APIKey.objects.is_valid(old_raw)
+    old.refresh_from_db()
+    assert old.expiry_date is not None
+    assert timezone.now() + timedelta(hours=23) < old.expiry_date
+    assert old.expiry_date <= timezone.now() + timedelta(hours=24)
+
+
+def test_rotation_without_grace_stops_the_old_key_at_once(admin_client: Client) -> None:
+    old, old_raw = APIKey.objects.create_key(name="billing")
+
+    response = admin_client.post(rotate_url(old), {"grace_period": "0"})
+
+    new_raw = key_on_page(response.content)
+    assert APIKey.objects.is_valid(new_raw)
+    assert not APIKey.objects.is_valid(old_raw)
+    assert "which no longer works" in response.content.decode()
+
+
+def test_rotated_key_is_in_no_cookie_session_message_or_log_entry(admin_client: Client) -> None:
+    old, _ = APIKey.objects.create_key(name="billing")
+
+    response = admin_client.post(rotate_url(old), {"grace_period": "30m"})
+
+    new_raw = key_on_page(response.content)
+    assert all(new_raw not in morsel.OutputString() for morsel in response.cookies.values())
+    assert "messages" not in response.cookies
+    assert list(get_messages(response.wsgi_request)) == []
+    for session in Session.objects.all():
+        assert new_raw not in session.session_data
+        assert new_raw not in repr(session.get_decoded())
+    entries = list(LogEntry.objects.values_list("object_repr", "change_message"))
+    assert len(entries) == 2
+    assert all(new_raw not in text for entry in entries for text in entry)
+
+
+def test_no_later_page_shows_the_rotated_key_again(admin_client: Client) -> None:
+    old, _ = APIKey.objects.create_key(name="billing")
+    new_raw = key_on_page(admin_client.post(rotate_url(old), {"grace_period": "1h"}).content)
+    successor = APIKey.objects.get(rotated_from=old)
+
+    for url in (CHANGELIST, change_url(old), change_url(successor), rotate_url(old)):
+        response = admin_client.get(url)
+        assert response.status_code == 200
+        assert new_raw not in response.content.decode()
+        assert new_raw.split("_")[2] not in response.content.decode()
+
+
+def test_resubmitting_a_rotation_rotates_once_only(admin_client: Client) -> None:
+    old, _ = APIKey.objects.create_key(name="billing")
+    admin_client.post(rotate_url(old), {"grace_period": "1h"})
+
+    response = admin_client.post(rotate_url(old), {"grace_period": "1h"})
+
+    assert response.status_code == 200
+    assert "async_api_key/admin/rotate_confirmation.html" in [t.name for t in response.templates]
+    assert "cannot be rotated: it has already been rotated" in response.content.decode()
+    assert 'id="api-key-value"' not in response.content.decode()
+    assert APIKey.objects.filter(rotated_from=old).count() == 1
+
+
+@pytest.mark.parametrize("grace", ["", "soon", "-1h", "1.5h"])
+def test_bad_grace_period_is_refused_and_rotates_nothing(admin_client: Client, grace: str) -> None:
+    old, old_raw = APIKey.objects.create_key(name="billing")
+
+    response = admin_client.post(rotate_url(old), {"grace_period": grace})
+
+    assert response.status_code == 200
+    assert "grace_period" in response.context["form"].errors
+    assert APIKey.objects.count() == 1
+    old.refresh_from_db()
+    assert old.expiry_date is None
+    assert APIKey.objects.is_valid(old_raw)
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"), [("expired", "it has expired"), ("rotated", "it has already been rotated")]
+)
+def test_rotation_page_explains_why_a_key_cannot_be_rotated(
+    admin_client: Client, state: str, reason: str
+) -> None:
+    expiry = timezone.now() - timedelta(minutes=1) if state == "expired" else None
+    api_key, _ = APIKey.objects.create_key(name="billing", expiry_date=expiry)
+    if state == "rotated":
+        api_key.rotate(timedelta(hours=1))
+    count = APIKey.objects.count()
+
+    page = admin_client.get(rotate_url(api_key)).content.decode()
+    posted = admin_client.post(rotate_url(api_key), {"grace_period": "0"})
+
+    assert f"This key cannot be rotated: {reason}." in page
+    assert 'id="confirm-rotate"' not in page
+    assert posted.status_code == 200
+    assert f"cannot be rotated: {reason}." in posted.content.decode()
+    assert APIKey.objects.count() == count
+
+
+def test_revoked_key_cannot_be_rotated(admin_client: Client) -> None:
+    api_key, _ = APIKey.objects.create_key(name="billing")
+    api_key.revoke()
+
+    assert admin_client.get(rotate_url(api_key)).status_code == 403
+    assert admin_client.post(rotate_url(api_key), {"grace_period": "0"}).status_code == 403
+    assert APIKey.objects.count() == 1
+
+
+def test_rotating_an_unknown_key_is_not_found(admin_client: Client) -> None:
+    response = admin_client.post(
+        reverse("admin:async_api_key_apikey_rotate", args=[999]), {"grace_period": "0"}
+    )
+
+    assert response.status_code == 404
+
+
+def test_rotation_needs_change_and_add_permissions(client: Client, django_user_model: Any) -> None:
+    api_key, raw_key = APIKey.objects.create_key(name="billing")
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_apikey", "change_apikey"])
+    )
+    client.force_login(user)
+
+    change_page = client.get(change_url(api_key)).content.decode()
+    response = client.post(rotate_url(api_key), {"grace_period": "0"})
+
+    assert 'id="api-key-rotate"' not in change_page
+    assert response.status_code == 403
+    assert APIKey.objects.count() == 1
+    assert APIKey.objects.is_valid(raw_key)
+
+
+def test_rotation_page_needs_a_logged_in_staff_user(client: Client) -> None:
+    api_key, _ = APIKey.objects.create_key(name="billing")
+
+    response = client.post(rotate_url(api_key), {"grace_period": "0"})
+
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+    assert APIKey.objects.count() == 1
+
+
+def test_change_pages_link_a_rotated_key_and_its_successor(admin_client: Client) -> None:
+    old, _ = APIKey.objects.create_key(name="billing")
+    successor, _ = old.rotate(timedelta(hours=1))
+
+    old_page = admin_client.get(change_url(old)).content.decode()
+    new_page = admin_client.get(change_url(successor)).content.decode()
+
+    assert f'<a href="{change_url(successor)}">{successor}</a>' in old_page
+    assert f'<a href="{change_url(old)}">{old}</a>' in new_page
+    assert 'name="rotated_from' not in new_page
+    assert 'name="successor' not in old_page
+
+
+def test_custom_key_model_admin_rotates_keeping_the_owner(admin_client: Client) -> None:
+    acme = Organization.objects.create(name="Acme")
+    old, _ = OrganizationAPIKey.objects.create_key(name="acme-ci", organization=acme)
+
+    response = admin_client.post(rotate_url(old), {"grace_period": "10m"})
+
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    successor = OrganizationAPIKey.objects.get_from_key(key_on_page(response.content))
+    assert successor.organization == acme
+    assert successor.rotated_from == old

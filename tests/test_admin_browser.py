@@ -1,4 +1,5 @@
-"""A real browser in the admin: create a key, use it, revoke it, watch it stop working.
+"""A real browser in the admin: create a key, use it, revoke it, watch it stop working; rotate
+a key and use both keys within the grace period.
 
 Headless Chromium from Debian's packages (``apt-get install chromium chromium-driver``),
 driven by Selenium against pytest-django's live server.
@@ -129,6 +130,40 @@ def test_key_created_in_the_admin_works_until_revoked_in_the_admin(
     browser.get(f"{live_server.url}/admin/async_api_key/apikey/{api_key.pk}/change/")
     assert raw_key not in browser.page_source
     assert "revoked" in browser.page_source
+
+
+def rotate_in_admin(browser: WebDriver, base_url: str, api_key: APIKey, grace: str) -> str:
+    browser.get(f"{base_url}/admin/async_api_key/apikey/{api_key.pk}/change/")
+    wait_for(browser, "#api-key-rotate").click()
+    grace_field = wait_for(browser, "input[name=grace_period]")
+    grace_field.clear()
+    grace_field.send_keys(grace)
+    browser.find_element(By.ID, "confirm-rotate").click()
+    wait_for(browser, "#api-key-predecessor")
+    raw_key: str = wait_for(browser, "#api-key-value").get_attribute("value")
+    return raw_key
+
+
+def test_key_rotated_in_the_admin_works_alongside_the_old_one_during_the_grace(
+    browser: WebDriver, live_server: Any, django_user_model: Any
+) -> None:
+    admin_user = django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    log_in(browser, live_server.url, admin_user.username)
+    old_key = create_key_in_admin(browser, live_server.url, "rotating")
+    old = APIKey.objects.get(name="rotating")
+
+    new_key = rotate_in_admin(browser, live_server.url, old, "1h")
+
+    assert new_key != old_key
+    assert "shown only on this page" in browser.page_source
+    assert all(new_key not in cookie["value"] for cookie in browser.get_cookies())
+    assert call_protected_endpoint(live_server.url, new_key) == 200
+    assert call_protected_endpoint(live_server.url, old_key) == 200
+    successor = APIKey.objects.get(rotated_from=old)
+    assert successor.scopes == ["orders:read", "orders:write"]
+    browser.get(f"{live_server.url}/admin/async_api_key/apikey/{old.pk}/change/")
+    assert new_key not in browser.page_source
+    assert successor.prefix in browser.page_source
 
 
 def test_copy_button_reports_what_it_did(

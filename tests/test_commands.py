@@ -72,6 +72,29 @@ def test_createapikey_grants_comma_separated_scopes() -> None:
 
 
 @pytest.mark.django_db
+def test_createapikey_sets_a_rate_limit_and_allowed_networks() -> None:
+    output = run_command(
+        "createapikey", "--name", "ci", "--rate", "100/min",
+        "--allowed-networks", "10.0.0.0/8, 2001:db8::/32,192.0.2.7", "--json",
+    )  # fmt: skip
+
+    api_key = APIKey.objects.get()
+    assert api_key.rate_limit == "100/min"
+    assert api_key.allowed_networks == ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]
+    data = json.loads(output)
+    assert data["rate_limit"] == "100/min"
+    assert data["allowed_networks"] == ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]
+
+
+@pytest.mark.django_db
+def test_createapikey_without_limits_has_none() -> None:
+    data = json.loads(run_command("createapikey", "--name", "ci", "--json"))
+
+    assert (data["rate_limit"], data["allowed_networks"]) == (None, [])
+    assert (APIKey.objects.get().rate_limit, APIKey.objects.get().allowed_networks) == ("", [])
+
+
+@pytest.mark.django_db
 def test_createapikey_json_prints_the_key_and_its_metadata() -> None:
     output = run_command("createapikey", "--name", "ci", "--scopes", "a:b", "--json")
 
@@ -129,6 +152,11 @@ BAD_CREATE_ARGS = {
     ],
     "name too long": ["--name", "x" * 51],
     "blank name": ["--name", "  "],
+    "bad rate": ["--rate", "100/fortnight"],
+    "zero rate": ["--rate", "0/min"],
+    "rate without period": ["--rate", "100"],
+    "bad network": ["--allowed-networks", "10.0.0.0/8,10.0.0.0/33"],
+    "not a network": ["--allowed-networks", "intranet"],
 }  # fmt: skip
 
 
@@ -205,6 +233,27 @@ def test_listapikeys_never_shows_secrets_or_hashes(
 
 
 @pytest.mark.django_db
+def test_listapikeys_shows_rate_limits_and_allowed_networks() -> None:
+    limited, _ = APIKey.objects.create_key(
+        name="limited", rate_limit="5/s", allowed_networks=["203.0.113.0/24", "2001:db8::/32"]
+    )
+    APIKey.objects.create_key(name="open")
+
+    text = run_command("listapikeys")
+    rows = {row["name"]: row for row in json.loads(run_command("listapikeys", "--json"))}
+
+    header, *lines = text.splitlines()
+    assert "RATE" in header
+    assert "NETWORKS" in header
+    [limited_line] = [line for line in lines if limited.prefix in line]
+    assert "5/s" in limited_line
+    assert "203.0.113.0/24,2001:db8::/32" in limited_line
+    assert rows["limited"]["rate_limit"] == "5/s"
+    assert rows["limited"]["allowed_networks"] == ["203.0.113.0/24", "2001:db8::/32"]
+    assert (rows["open"]["rate_limit"], rows["open"]["allowed_networks"]) == (None, [])
+
+
+@pytest.mark.django_db
 def test_listapikeys_lists_a_custom_key_model() -> None:
     acme = Organization.objects.create(name="Acme")
     OrganizationAPIKey.objects.create_key(name="acme-ci", organization=acme)
@@ -256,6 +305,170 @@ def test_revokeapikey_with_an_unknown_prefix_revokes_nothing() -> None:
     assert APIKey.objects.is_valid(raw_key)
 
 
+# --- rotateapikey ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_rotateapikey_prints_only_a_new_key_that_authenticates() -> None:
+    old, old_raw = APIKey.objects.create_key(
+        name="ci", scopes=["orders:read"], rate_limit="10/min", allowed_networks=["10.0.0.0/8"]
+    )
+
+    output = run_command("rotateapikey", old.prefix)
+
+    new_raw = output.removesuffix("\n")
+    assert "\n" not in new_raw
+    successor = APIKey.objects.get_from_key(new_raw)
+    assert successor.rotated_from == old
+    assert (successor.name, successor.scopes, successor.rate_limit) == (
+        "ci",
+        ["orders:read"],
+        "10/min",
+    )
+    assert successor.allowed_networks == ["10.0.0.0/8"]
+    # No grace period by default: the old key stops at once.
+    assert not APIKey.objects.is_valid(old_raw)
+
+
+@pytest.mark.django_db
+def test_rotateapikey_grace_keeps_the_old_key_working_for_a_while() -> None:
+    old, old_raw = APIKey.objects.create_key(name="ci")
+    before = timezone.now()
+
+    new_raw = run_command("rotateapikey", old.prefix, "--grace", "24h").strip()
+
+    assert APIKey.objects.is_valid(old_raw)
+    assert APIKey.objects.is_valid(new_raw)
+    old.refresh_from_db()
+    assert old.expiry_date is not None
+    assert before + timedelta(hours=24) <= old.expiry_date <= timezone.now() + timedelta(hours=24)
+
+
+@pytest.mark.django_db
+def test_rotateapikey_grace_never_extends_the_old_expiry() -> None:
+    expiry = timezone.now() + timedelta(hours=1)
+    old, _ = APIKey.objects.create_key(name="ci", expiry_date=expiry)
+
+    data = json.loads(run_command("rotateapikey", old.prefix, "--grace", "7d", "--json"))
+
+    assert data["rotated_from"]["expiry_date"] == expiry.isoformat()
+    assert data["expiry_date"] == expiry.isoformat()
+
+
+@pytest.mark.django_db
+def test_rotateapikey_json_describes_the_new_and_the_old_key() -> None:
+    old, _ = APIKey.objects.create_key(name="ci", scopes=["a:b"], rate_limit="5/s")
+
+    output = run_command("rotateapikey", old.prefix, "--grace", "30m", "--json")
+
+    data = json.loads(output)
+    successor = APIKey.objects.get(rotated_from=old)
+    assert APIKey.objects.get_from_key(data["key"]) == successor
+    assert (data["prefix"], data["name"], data["status"]) == (successor.prefix, "ci", "active")
+    assert (data["scopes"], data["rate_limit"]) == (["a:b"], "5/s")
+    assert data["rotated_from_id"] == old.pk
+    assert data["rotated_from"]["prefix"] == old.prefix
+    assert data["rotated_from"]["status"] == "active"
+    old.refresh_from_db()
+    assert old.expiry_date is not None
+    assert data["rotated_from"]["expiry_date"] == old.expiry_date.isoformat()
+    assert "key" not in data["rotated_from"]
+    assert "hashed_key" not in output
+    assert old.hashed_key not in output
+    assert successor.hashed_key not in output
+
+
+@pytest.mark.django_db
+def test_rotateapikey_rotates_a_custom_key_model_keeping_its_owner() -> None:
+    acme = Organization.objects.create(name="Acme")
+    old, _ = OrganizationAPIKey.objects.create_key(name="acme-ci", organization=acme)
+
+    new_raw = run_command(
+        "rotateapikey", old.prefix, "--model", "testapp.OrganizationAPIKey"
+    ).strip()
+
+    assert OrganizationAPIKey.objects.get_from_key(new_raw).organization == acme
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", timedelta(0)),
+        ("0h", timedelta(0)),
+        ("30m", timedelta(minutes=30)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+    ],
+)
+def test_parse_grace_period_reads_zero_and_durations(text: str, expected: timedelta) -> None:
+    assert commands.parse_grace_period(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-1h", "1.5h", "24 hours", "1w"])
+def test_parse_grace_period_refuses_anything_else(text: str) -> None:
+    with pytest.raises(CommandError, match="Invalid grace period"):
+        commands.parse_grace_period(text)
+
+
+@pytest.fixture
+def unrotatable_keys() -> dict[str, APIKey]:
+    revoked, _ = APIKey.objects.create_key(name="revoked")
+    revoked.revoke()
+    expired, _ = APIKey.objects.create_key(
+        name="expired", expiry_date=timezone.now() - timedelta(minutes=1)
+    )
+    rotated, _ = APIKey.objects.create_key(name="rotated")
+    rotated.rotate(timedelta(hours=1))
+    return {"revoked": revoked, "expired": expired, "rotated": rotated}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("revoked", "it is revoked"),
+        ("expired", "it has expired"),
+        ("rotated", "it has already been rotated"),
+    ],
+)
+def test_rotateapikey_refuses_keys_that_cannot_be_rotated(
+    unrotatable_keys: dict[str, APIKey], name: str, reason: str
+) -> None:
+    before = key_table()
+
+    with pytest.raises(CommandError) as error:
+        run_command("rotateapikey", unrotatable_keys[name].prefix)
+
+    assert (
+        str(error.value) == f"API key {unrotatable_keys[name].prefix} cannot be rotated: {reason}."
+    )
+    assert key_table() == before
+
+
+BAD_ROTATE_ARGS = {
+    "unknown prefix": ["unknown1"],
+    "bad grace": ["{prefix}", "--grace", "a day"],
+    "negative grace": ["{prefix}", "--grace", "-1h"],
+    "unknown model": ["{prefix}", "--model", "nope.Nothing"],
+    "not a key model": ["{prefix}", "--model", "testapp.Organization"],
+    "prefix of another model": ["{prefix}", "--model", "testapp.OrganizationAPIKey"],
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", BAD_ROTATE_ARGS.values(), ids=BAD_ROTATE_ARGS.keys())
+def test_rotateapikey_refuses_bad_input_and_writes_nothing(args: list[str]) -> None:
+    api_key, raw_key = APIKey.objects.create_key(name="ci")
+    before = key_table()
+
+    with pytest.raises(CommandError) as error:
+        run_command("rotateapikey", *(arg.format(prefix=api_key.prefix) for arg in args))
+
+    assert "\n" not in str(error.value)
+    assert key_table() == before
+    assert APIKey.objects.is_valid(raw_key)
+
+
 # --- the async functions, reused from async code ------------------------------------------------
 
 
@@ -272,6 +485,31 @@ async def test_async_functions_create_list_and_revoke_keys() -> None:
     assert revoked.newly_revoked
     assert not await APIKey.objects.ais_valid(created.raw_key)
     assert await commands.list_keys() == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_rotate_key_issues_a_successor() -> None:
+    created = await commands.create_key(name="script", rate_limit="1/s")
+
+    rotated = await commands.rotate_key(created.api_key.prefix, grace_period=timedelta(minutes=5))
+
+    assert "raw_key" not in repr(rotated)
+    assert rotated.raw_key not in repr(rotated)
+    assert await APIKey.objects.ais_valid(rotated.raw_key)
+    assert await APIKey.objects.ais_valid(created.raw_key)
+    assert getattr(rotated.api_key, "rotated_from_id", None) == created.api_key.pk
+    assert rotated.api_key.rate_limit == "1/s"
+    assert rotated.old_key.expiry_date is not None
+    with pytest.raises(CommandError, match="already been rotated"):
+        await commands.rotate_key(created.api_key.prefix)
+
+
+def test_split_networks_takes_commas_spaces_and_lines() -> None:
+    assert commands.split_networks(" 10.0.0.0/8,\n2001:db8::/32 \r\n\n, 192.0.2.1 ") == [
+        "10.0.0.0/8",
+        "2001:db8::/32",
+        "192.0.2.1",
+    ]
 
 
 def test_parse_duration_reads_days_hours_and_minutes() -> None:
@@ -369,12 +607,71 @@ def test_process_json_output_parses(django_process: DjangoProcess) -> None:
     assert data["key"] not in listed.stdout
 
 
+def test_process_rotateapikey_prints_a_new_key_and_keeps_the_old_one_for_the_grace(
+    django_process: DjangoProcess,
+) -> None:
+    created = django_process(
+        "createapikey", "--name", "rotating", "--rate", "100/min",
+        "--allowed-networks", "10.0.0.0/8,2001:db8::/32", "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    old = json.loads(created.stdout)
+    assert old["rate_limit"] == "100/min"
+    assert old["allowed_networks"] == ["10.0.0.0/8", "2001:db8::/32"]
+
+    rotated = django_process("rotateapikey", old["prefix"], "--grace", "30m")
+    assert rotated.returncode == 0, rotated.stderr
+    new_key = rotated.stdout.strip()
+    assert rotated.stdout == new_key + "\n"
+    assert rotated.stderr == ""
+    assert new_key != old["key"]
+    assert django_process.authenticates(new_key)
+    assert django_process.authenticates(old["key"])
+
+    listed = django_process("listapikeys", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["prefix"]: row for row in json.loads(listed.stdout)}
+    successor = rows[new_key.split("_")[1]]
+    assert successor["rotated_from_id"] == old["id"]
+    assert (successor["rate_limit"], successor["allowed_networks"]) == (
+        "100/min",
+        ["10.0.0.0/8", "2001:db8::/32"],
+    )
+    assert new_key not in listed.stdout
+
+    again = django_process("rotateapikey", old["prefix"])
+    assert again.returncode != 0
+    assert again.stdout == ""
+    assert again.stderr == (
+        f"CommandError: API key {old['prefix']} cannot be rotated: it has already been rotated.\n"
+    )
+
+
+def test_process_rotateapikey_json_parses(django_process: DjangoProcess) -> None:
+    created = django_process("createapikey", "--name", "rotating-json")
+    assert created.returncode == 0, created.stderr
+    old_key = created.stdout.strip()
+
+    rotated = django_process("rotateapikey", old_key.split("_")[1], "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    data = json.loads(rotated.stdout)
+    assert django_process.authenticates(data["key"])
+    assert not django_process.authenticates(old_key)
+    assert data["rotated_from"]["prefix"] == old_key.split("_")[1]
+    assert data["rotated_from"]["status"] == "expired"
+
+
 BAD_PROCESS_ARGS = {
     "bad duration": ["createapikey", "--name", "x", "--expires-in", "soon"],
     "unknown model": ["createapikey", "--name", "x", "--model", "nope.Nothing"],
     "missing owner": ["createapikey", "--name", "x", "--model", "testapp.OrganizationAPIKey"],
     "bad scope": ["createapikey", "--name", "x", "--scopes", "no spaces allowed"],
     "unknown prefix": ["revokeapikey", "unknown1"],
+    "bad rate": ["createapikey", "--name", "x", "--rate", "lots"],
+    "bad network": ["createapikey", "--name", "x", "--allowed-networks", "10.0.0.0/99"],
+    "rotate unknown prefix": ["rotateapikey", "unknown1"],
+    "rotate bad grace": ["rotateapikey", "unknown1", "--grace", "tomorrow"],
+    "rotate unknown model": ["rotateapikey", "unknown1", "--model", "nope.Nothing"],
 }
 
 

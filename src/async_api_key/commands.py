@@ -1,7 +1,7 @@
 """The logic of the management commands as async functions a project's own scripts can reuse.
 
-``createapikey``, ``listapikeys`` and ``revokeapikey`` are thin wrappers: they parse their
-options, await one of these functions and print the result. Bad input raises
+``createapikey``, ``listapikeys``, ``revokeapikey`` and ``rotateapikey`` are thin wrappers:
+they parse their options, await one of these functions and print the result. Bad input raises
 :class:`~django.core.management.CommandError` before anything is written::
 
     from async_api_key.commands import create_key
@@ -25,7 +25,10 @@ from django.core.management import CommandError
 from django.db import IntegrityError
 from django.utils import timezone
 
+from .exceptions import KeyNotRotatable
 from .models import AbstractAPIKey
+from .networks import validate_networks
+from .ratelimit import validate_rate
 from .scopes import validate_scopes
 from .status import KeyStatus, filter_by_status, key_status
 
@@ -38,12 +41,24 @@ DEFAULT_MODEL_LABEL = "async_api_key.APIKey"
 _DURATION_RE = re.compile(r"\A\s*(?P<amount>[0-9]+)\s*(?P<unit>[dhm])\s*\Z")
 _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _SCOPE_SEPARATORS_RE = re.compile(r"[,\n\r]+")
+_NETWORK_SEPARATORS_RE = re.compile(r"[,\s]+")
+_ZERO_DURATION_RE = re.compile(r"\A\s*0+\s*[dhm]?\s*\Z")
 
 
 @dataclass(frozen=True)
 class CreatedKey:
     """A freshly created key and its raw value, which exists nowhere else."""
 
+    api_key: AbstractAPIKey
+    raw_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RotatedKey:
+    """A rotation: the old key (its new expiry set), its successor and the successor's raw
+    value, which exists nowhere else."""
+
+    old_key: AbstractAPIKey
     api_key: AbstractAPIKey
     raw_key: str = field(repr=False)
 
@@ -67,6 +82,19 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
 
 
+def parse_grace_period(text: str) -> timedelta:
+    """Parse a rotation's grace period: ``0`` (none) or a duration such as ``24h`` or ``30m``."""
+    if _ZERO_DURATION_RE.match(text):
+        return timedelta(0)
+    match = _DURATION_RE.match(text)
+    if match is None:
+        raise CommandError(
+            f"Invalid grace period {text!r}: use 0 or a number of days, hours or minutes, "
+            "such as 24h, 30m or 7d."
+        )
+    return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
+
+
 def parse_expiry_date(text: str) -> datetime:
     """Parse an ISO 8601 date or date-time; a naive value is in the project's time zone."""
     try:
@@ -84,6 +112,11 @@ def parse_expiry_date(text: str) -> datetime:
 def split_scopes(text: str) -> list[str]:
     """Split comma- or line-separated scopes, dropping blanks (not validated)."""
     return [part.strip() for part in _SCOPE_SEPARATORS_RE.split(text) if part.strip()]
+
+
+def split_networks(text: str) -> list[str]:
+    """Split networks separated by commas, spaces or lines, dropping blanks (not validated)."""
+    return [part for part in _NETWORK_SEPARATORS_RE.split(text) if part]
 
 
 def resolve_key_model(model: type[AbstractAPIKey] | str | None = None) -> type[AbstractAPIKey]:
@@ -113,6 +146,8 @@ def key_metadata(api_key: AbstractAPIKey) -> dict[str, Any]:
         "last_used_at": _isoformat(api_key.last_used_at),
         "revoked_at": _isoformat(api_key.revoked_at),
         "scopes": list(api_key.granted_scopes),
+        "rate_limit": api_key.rate_limit or None,
+        "allowed_networks": _string_list(api_key.allowed_networks),
     }
     for relation in _foreign_keys(type(api_key)):
         data[relation.attname] = getattr(api_key, relation.attname)
@@ -126,13 +161,17 @@ async def create_key(
     expires_in: timedelta | None = None,
     expiry_date: datetime | None = None,
     scopes: Iterable[str] = (),
+    rate_limit: str = "",
+    allowed_networks: Iterable[str] = (),
     owner: object = None,
     owner_field: str | None = None,
 ) -> CreatedKey:
     """Create a key through the model manager's ``acreate_key``.
 
-    ``owner`` is the primary key of the object a custom key model's foreign key
-    points to; ``owner_field`` names that foreign key when the model has several.
+    ``rate_limit`` is a rate such as ``"100/min"`` (empty: the throttle's default);
+    ``allowed_networks`` are CIDR networks (none: any address). ``owner`` is the primary
+    key of the object a custom key model's foreign key points to; ``owner_field`` names
+    that foreign key when the model has several.
     """
     key_model = resolve_key_model(model)
     fields: dict[str, Any] = {"name": _checked_name(key_model, name)}
@@ -146,6 +185,14 @@ async def create_key(
         fields["expiry_date"] = expiry_date
     try:
         fields["scopes"] = validate_scopes(list(scopes))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        fields["rate_limit"] = validate_rate(rate_limit)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        fields["allowed_networks"] = validate_networks(list(allowed_networks))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     fields.update(await _owner_fields(key_model, owner, owner_field))
@@ -189,6 +236,38 @@ async def revoke_keys(
         await api_key.arevoke()
         revoked.append(RevokedKey(api_key=api_key, newly_revoked=not was_revoked))
     return revoked
+
+
+async def rotate_key(
+    prefix: str,
+    *,
+    grace_period: timedelta = timedelta(0),
+    model: type[AbstractAPIKey] | str | None = None,
+) -> RotatedKey:
+    """Rotate the key with this prefix through the manager's ``arotate_key``.
+
+    The successor copies the old key's name, scopes, limits, owner and expiry; the old
+    key then expires at ``min(now + grace_period, its own expiry)``. A revoked, expired
+    or already rotated key is refused (nothing is written).
+    """
+    key_model = resolve_key_model(model)
+    if grace_period < timedelta(0):
+        raise CommandError("The grace period cannot be negative.")
+    manager = key_model._default_manager
+    api_key = await manager.filter(prefix=prefix.strip()).afirst()
+    if api_key is None:
+        raise CommandError(f"No {key_model._meta.label} with prefix: {prefix}.")
+    try:
+        successor, raw_key = await manager.arotate_key(api_key, grace_period)
+    except KeyNotRotatable as exc:
+        raise CommandError(str(exc)) from None
+    return RotatedKey(old_key=api_key, api_key=successor, raw_key=raw_key)
+
+
+def _string_list(value: object) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str)]
 
 
 def _isoformat(value: datetime | None) -> str | None:

@@ -17,6 +17,7 @@ from async_api_key.commands import (
     key_metadata,
     parse_duration,
     parse_expiry_date,
+    split_networks,
     split_scopes,
 )
 
@@ -45,6 +46,21 @@ class Command(BaseCommand):
             "--scopes", default="", help="Comma-separated scopes, such as orders:read,orders:*."
         )
         parser.add_argument(
+            "--rate",
+            default="",
+            metavar="RATE",
+            help="A rate limit for the key, such as 100/min or 5000/day (default: none).",
+        )
+        parser.add_argument(
+            "--allowed-networks",
+            default="",
+            metavar="CIDRS",
+            help=(
+                "Comma-separated client networks allowed to use the key, such as "
+                "10.0.0.0/8,2001:db8::/32 (default: any address)."
+            ),
+        )
+        parser.add_argument(
             "--model",
             default=DEFAULT_MODEL_LABEL,
             metavar="APP_LABEL.MODEL",
@@ -71,6 +87,8 @@ class Command(BaseCommand):
             expires_in=None if expires_in is None else parse_duration(expires_in),
             expiry_date=None if expiry_date is None else parse_expiry_date(expiry_date),
             scopes=split_scopes(options["scopes"]),
+            rate_limit=options["rate"],
+            allowed_networks=split_networks(options["allowed_networks"]),
             owner=options["owner"],
             owner_field=options["owner_field"],
         )

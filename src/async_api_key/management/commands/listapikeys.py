@@ -1,4 +1,5 @@
-"""``manage.py listapikeys``: list keys with their metadata; never a secret or a hash."""
+"""``manage.py listapikeys``: list keys with their metadata (scopes, rate limit, allowed
+networks...); never a secret or a hash."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ _COLUMNS = (
     ("expiry_date", "EXPIRES"),
     ("last_used_at", "LAST USED"),
     ("scopes", "SCOPES"),
+    ("rate_limit", "RATE"),
+    ("allowed_networks", "NETWORKS"),
 )
 
 
