@@ -65,6 +65,10 @@ class APIKeySettings:
             if unknown:
                 raise ValueError(f"Unknown {SETTINGS_NAME} settings: {', '.join(unknown)}.")
             self._merged = {**DEFAULTS, **user_values}
+            # Read once here: getattr() of an unset setting raises and catches inside
+            # Django's lazy settings, which costs microseconds on every request.
+            custom = getattr(settings, UPSTREAM_CUSTOM_HEADER_SETTING, None)
+            self._merged[UPSTREAM_CUSTOM_HEADER_SETTING] = None if custom is None else str(custom)
         return self._merged
 
     def reload(self) -> None:
@@ -91,8 +95,8 @@ class APIKeySettings:
     @property
     def custom_header_meta_name(self) -> str | None:
         """The upstream ``API_KEY_CUSTOM_HEADER`` (a ``META`` name), if the project sets it."""
-        value = getattr(settings, UPSTREAM_CUSTOM_HEADER_SETTING, None)
-        return None if value is None else str(value)
+        value: str | None = self._values()[UPSTREAM_CUSTOM_HEADER_SETTING]
+        return value
 
     @property
     def last_used_interval(self) -> timedelta | None:
@@ -142,5 +146,5 @@ api_key_settings = APIKeySettings()
 
 @receiver(setting_changed)
 def _reload_api_key_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTINGS_NAME:
+    if setting in (SETTINGS_NAME, UPSTREAM_CUSTOM_HEADER_SETTING):
         api_key_settings.reload()

@@ -33,7 +33,7 @@ verification_failed = Signal()
 
 async def asend(signal: Signal, sender: Any, **payload: Any) -> None:
     """Send ``signal`` from async code without running sync receivers on the event loop."""
-    if not signal.has_listeners(sender):
+    if not signal.receivers or not signal.has_listeners(sender):
         return
     if hasattr(signal, "asend"):  # Django >= 5.0
         await signal.asend(sender, **payload)

@@ -153,6 +153,14 @@ class Verifier(Generic[_KeyT]):
             manager if manager is not None else model._default_manager  # type: ignore[assignment]
         )
         self.cache = VerificationCache(model, scope=type(self.manager).__qualname__)
+        # The base get_usable_keys() means "not revoked, not expired", which the checks below
+        # test on the row itself; only an override needs its queryset in the lookup (as an
+        # EXISTS subquery, so the lookup stays one query).
+        from .models import BaseAPIKeyManager
+
+        self._usability_is_customised = (
+            type(self.manager).get_usable_keys is not BaseAPIKeyManager.get_usable_keys
+        )
 
     def verify(
         self,
@@ -174,7 +182,7 @@ class Verifier(Generic[_KeyT]):
             stored = self._check_cached(parsed) or self._check_stored(parsed)
             outcome = self.apply_policy(stored, scopes=scopes, request_meta=request_meta)
         signal, payload = self._report(outcome)
-        if signal is not None:
+        if signal is not None and signal.receivers:
             signal.send(self.model, **payload)
         return outcome
 
@@ -235,10 +243,11 @@ class Verifier(Generic[_KeyT]):
     def _check_stored_unguarded(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         algorithm = api_key_settings.hash_algorithm
         epoch = self.cache.epoch()
-        usable = self.manager.get_usable_keys().filter(pk=OuterRef("pk"))
-        candidates = self.manager.filter(prefix=parsed.lookup).annotate(
-            **{_USABLE_ANNOTATION: Exists(usable)}
-        )
+        # No ordering: prefix is unique, and the model's default ORDER BY only costs time.
+        candidates = self.manager.filter(prefix=parsed.lookup).order_by()
+        if self._usability_is_customised:
+            usable = self.manager.get_usable_keys().filter(pk=OuterRef("pk"))
+            candidates = candidates.annotate(**{_USABLE_ANNOTATION: Exists(usable)})
         stored = next(iter(candidates[:1]), None)
         if stored is None:
             check_against_dummy(parsed.raw, algorithm)
@@ -251,7 +260,7 @@ class Verifier(Generic[_KeyT]):
             return VerificationOutcome(Reason.REVOKED, prefix=parsed.lookup)
         if stored.has_expired:
             return VerificationOutcome(Reason.EXPIRED, prefix=parsed.lookup)
-        if not getattr(stored, _USABLE_ANNOTATION):
+        if self._usability_is_customised and not getattr(stored, _USABLE_ANNOTATION):
             return VerificationOutcome(Reason.UNUSABLE, prefix=parsed.lookup)
         if check.needs_upgrade:
             self._upgrade_hash(stored, hash_key(parsed.raw, algorithm))
