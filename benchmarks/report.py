@@ -1,0 +1,418 @@
+"""The report: machine and versions, the tables, and the targets of issue 8 checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from statistics import median
+
+from django.db import connection
+
+from benchmarks.inprocess import PASSES, InProcessResults, ratio
+from benchmarks.over_http import LoadSettings, ServerResults, load_tool, wrk_version
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = (
+    "django-async-api-key",
+    "djangorestframework-api-key",
+    "Django",
+    "django-ninja",
+    "djangorestframework",
+    "asgiref",
+    "uvicorn",
+    "h11",
+    "gunicorn",
+)
+
+
+@dataclass(frozen=True)
+class Environment:
+    date: str
+    commit: str
+    cpus: str
+    memory: str
+    cpu_model: str
+    python: str
+    platform: str
+    database: str
+    load_tool: str
+    versions: dict[str, str]
+    load_before: str
+    load_after: str = ""
+    seconds: float = 0.0
+
+    def finished(self, seconds: float) -> Environment:
+        return dataclasses.replace(self, load_after=_load_average(), seconds=seconds)
+
+
+def _command_output(*command: str) -> str:
+    try:
+        completed = subprocess.run(  # noqa: S603 - fixed read-only commands
+            list(command), capture_output=True, text=True, timeout=10, check=False, cwd=ROOT
+        )
+    except OSError:
+        return ""
+    return completed.stdout.strip()
+
+
+def _memory() -> str:
+    for line in _command_output("free", "-h").splitlines():
+        if line.startswith("Mem:"):
+            return f"{line.split()[1]} RAM (free -h)"
+    return "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _load_average() -> str:
+    try:
+        return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _database() -> str:
+    major_minor = ".".join(str(part) for part in connection.get_database_version())
+    where = "DATABASE_URL" if "DATABASE_URL" in os.environ else "a file in a temporary directory"
+    return f"{connection.display_name} {major_minor} ({where})"
+
+
+def describe_environment() -> Environment:
+    commit = _command_output("git", "rev-parse", "--short", "HEAD") or "unknown"
+    if _command_output("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    tool = load_tool()
+    return Environment(
+        date=time.strftime("%Y-%m-%d %H:%M %Z"),
+        commit=commit,
+        cpus=_command_output("nproc") or str(os.cpu_count()),
+        memory=_memory(),
+        cpu_model=_cpu_model(),
+        python=platform.python_implementation() + " " + platform.python_version(),
+        platform=f"{platform.system()} {platform.machine()}",
+        database=_database(),
+        load_tool=wrk_version() if tool == "wrk" else "benchmarks.loadgen (Python; wrk missing)",
+        versions={package: _version(package) for package in PACKAGES},
+        load_before=_load_average(),
+    )
+
+
+# Formatting -------------------------------------------------------------------------------
+
+
+def _us(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:,.0f}x" if value >= 100 else f"{value:.2f}x"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Target:
+    claim: str
+    target: str
+    measured: str
+    holds: bool
+
+
+@dataclass(frozen=True)
+class InProcessRatios:
+    """The in-process ratios of issue 8, each the median of the ratios within a pass."""
+
+    upstream_over_hot_verify: float
+    upstream_over_hot_averify: float
+    hot_verify_over_sha512: float
+    hot_averify_over_sha512: float
+    cold_verify_over_upstream: float
+    cold_averify_over_upstream_plus_hop: float
+    cold_averify_over_upstream_awaited: float
+
+
+def in_process_ratios(results: InProcessResults) -> InProcessRatios:
+    cases, refs = results.cases, results.references
+    hot, cold = cases["hot"], cases["cold"]
+    upstream, sha = refs["upstream"].runs, refs["sha512"].runs
+    upstream_plus_hop = [a + b for a, b in zip(upstream, refs["hop"].runs, strict=True)]
+    return InProcessRatios(
+        upstream_over_hot_verify=ratio(upstream, hot.verify_runs),
+        upstream_over_hot_averify=ratio(upstream, hot.averify_runs),
+        hot_verify_over_sha512=ratio(hot.verify_runs, sha),
+        hot_averify_over_sha512=ratio(hot.averify_runs, sha),
+        cold_verify_over_upstream=ratio(cold.verify_runs, upstream),
+        cold_averify_over_upstream_plus_hop=ratio(cold.averify_runs, upstream_plus_hop),
+        cold_averify_over_upstream_awaited=ratio(cold.averify_runs, refs["upstream_hop"].runs),
+    )
+
+
+def in_process_targets(results: InProcessResults) -> list[Target]:
+    r = in_process_ratios(results)
+    cases = results.cases
+    targets = [
+        Target(
+            f"upstream `is_valid` / hot `{method}` (times faster)",
+            ">= 50x",
+            _ratio(value),
+            value >= 50,
+        )
+        for method, value in (
+            ("verify", r.upstream_over_hot_verify),
+            ("averify", r.upstream_over_hot_averify),
+        )
+    ]
+    targets += [
+        Target(
+            f"hot `{method}` / bare SHA-512 (times slower)",
+            "<= 10x",
+            _ratio(value),
+            value <= 10,
+        )
+        for method, value in (
+            ("verify", r.hot_verify_over_sha512),
+            ("averify", r.hot_averify_over_sha512),
+        )
+    ]
+    targets.append(
+        Target(
+            "cold `averify` / (upstream `is_valid` + one hop)",
+            "<= 1.00",
+            f"{r.cold_averify_over_upstream_plus_hop:.2f}",
+            r.cold_averify_over_upstream_plus_hop <= 1.0,
+        )
+    )
+    targets += [
+        Target(f"{label}: database queries", "0", str(cases[key].queries), cases[key].queries == 0)
+        for key, label in (
+            ("malformed", "malformed key"),
+            ("unknown_repeat", "unknown key, repeated"),
+        )
+    ]
+    return targets
+
+
+#: (claim, endpoint, baseline, minimum ratio): the over-HTTP targets of issue 8.
+HTTP_TARGETS = (
+    ("Ninja `APIKeyAuth` / open", "ninja/ours", "ninja/open", 0.90),
+    ("Ninja `APIKeyAuth` / upstream in `sync_to_async`", "ninja/ours", "ninja/upstream", 2.0),
+    ("DRF `HasAPIKey` / open", "drf/ours", "drf/open", 0.90),
+)
+
+
+def http_targets(servers: Sequence[ServerResults]) -> list[Target]:
+    """Each target twice: on requests/s, and on requests per server CPU-second."""
+    targets: list[Target] = []
+    for server in servers:
+        for claim, name, baseline, minimum in HTTP_TARGETS:
+            if name not in server.endpoints or baseline not in server.endpoints:
+                continue
+            for measure, ratios in (
+                ("req/s", server.ratios(name, baseline)),
+                ("req per CPU-s", server.cpu_ratios(name, baseline)),
+            ):
+                value = median(ratios)
+                targets.append(
+                    Target(
+                        f"{claim} ({server.server}, {measure})",
+                        f">= {minimum:.2f}",
+                        f"{value:.2f}",
+                        value >= minimum,
+                    )
+                )
+    return targets
+
+
+def in_process_tables(results: InProcessResults) -> str:
+    cases, refs = results.cases, results.references
+    ours = _table(
+        ["key presented", "`verify` µs", "`averify` µs", "queries"],
+        [
+            [case.label, _us(case.verify_us), _us(case.averify_us), str(case.queries)]
+            for case in cases.values()
+        ],
+    )
+    references = _table(
+        ["reference", "µs", "queries"],
+        [[ref.label, _us(ref.median_us), str(ref.queries)] for ref in refs.values()],
+    )
+    r = in_process_ratios(results)
+    ratios = _table(
+        ["ratio (median of the ratios within a pass)", "`verify`", "`averify`"],
+        [
+            [
+                "upstream `is_valid` / hot key (times faster)",
+                _ratio(r.upstream_over_hot_verify),
+                _ratio(r.upstream_over_hot_averify),
+            ],
+            [
+                "hot key / bare SHA-512 (times slower)",
+                _ratio(r.hot_verify_over_sha512),
+                _ratio(r.hot_averify_over_sha512),
+            ],
+            ["cold key / upstream `is_valid`", f"{r.cold_verify_over_upstream:.2f}", ""],
+            [
+                "cold key / (upstream `is_valid` + one hop)",
+                "",
+                f"{r.cold_averify_over_upstream_plus_hop:.2f}",
+            ],
+            [
+                "cold key / upstream `is_valid` awaited through `sync_to_async`",
+                "",
+                f"{r.cold_averify_over_upstream_awaited:.2f}",
+            ],
+        ],
+    )
+    return f"{ours}\n\nIn the same run, on the same database:\n\n{references}\n\n{ratios}"
+
+
+def _versus(ratios: Sequence[float]) -> str:
+    return f"{median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def http_table(server: ServerResults) -> str:
+    rows: list[list[str]] = []
+    for name, result in server.endpoints.items():
+        open_name = name.split("/")[0] + "/open"
+        rows.append(
+            [
+                result.endpoint.label,
+                f"{result.requests_per_second:,.0f}",
+                f"{result.p50_ms:.1f}",
+                f"{result.p99_ms:.1f}",
+                _versus(server.ratios(name, open_name)),
+                f"{result.cpu_us_per_request:,.0f}",
+                _versus(server.cpu_ratios(name, open_name)),
+                str(result.failures),
+            ]
+        )
+    return _table(
+        [
+            "endpoint",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "req/s vs open",
+            "server CPU µs/req",
+            "req per CPU-s vs open",
+            "failed",
+        ],
+        rows,
+    )
+
+
+def render(
+    environment: Environment,
+    in_process: InProcessResults,
+    servers: Sequence[ServerResults],
+    settings: LoadSettings,
+) -> str:
+    targets = in_process_targets(in_process) + http_targets(servers)
+    versions = ", ".join(f"{name} {value}" for name, value in environment.versions.items())
+    parts = [
+        "# Benchmarks",
+        "",
+        "Measured by `make bench` (`benchmarks/`): verification in-process, then endpoints over "
+        'HTTP, next to djangorestframework-api-key 3.1 ("upstream") on the same database in '
+        "the same run.",
+        "",
+        "## How to read this",
+        "",
+        "Ratios are the claims; absolute numbers are not. They were measured in one run, "
+        "alternating between contenders, on a shared machine where other work ran at the same "
+        "time: an absolute figure may be off by tens of percent on another run, a ratio much "
+        'less. A ratio above 1 in "times faster" means our verification is faster; '
+        '"req/s vs open" is the requests per second of a protected endpoint over the same '
+        "endpoint without protection (1.00 means protection costs nothing).",
+        "",
+        "## Machine and versions",
+        "",
+        f"- Date: {environment.date}; commit {environment.commit}; "
+        f"the whole run took {environment.seconds:.0f} s",
+        f"- Machine: {environment.cpus} CPUs (`nproc`), {environment.cpu_model}, "
+        f"{environment.memory}, {environment.platform}",
+        f"- Load average (1/5/15 min) at start: {environment.load_before}; "
+        f"at end: {environment.load_after}",
+        f"- {environment.python}; {versions}",
+        f"- Database: {environment.database}, persistent connections (`CONN_MAX_AGE`)",
+        "- Library settings: the defaults (verification cache on, `CACHE_TTL` 10 s, "
+        "`last_used_at` written at most once a minute); no middleware",
+        "",
+        "## Verification, in-process",
+        "",
+        "Microseconds per call: the median over batches of a few milliseconds each, then "
+        f"the median over {PASSES} passes over every case. `averify` is awaited in a running "
+        'event loop. "Cold" empties this process\'s cache before each call; "unknown, first '
+        'time" presents a new well-formed key each call. Queries are counted on one `verify` '
+        "call made after a first one (so a repeated key is a repeat).",
+        "",
+        in_process_tables(in_process),
+    ]
+    if servers:
+        parts += [
+            "",
+            "## Over HTTP",
+            "",
+            f"Load: {environment.load_tool} from a separate process on 127.0.0.1, "
+            f"{settings.threads} thread(s), {settings.connections} connections, "
+            f"{settings.duration} s per run, {settings.rounds} rounds over every endpoint in a "
+            f"rotated order (the first round after {settings.warmup} s of warm-up per "
+            "endpoint). Every request carries `Authorization: Api-Key <key>` (the hot key for "
+            "ours); every endpoint answers the same small JSON body.",
+            "",
+            'Figures are medians over rounds. "vs open" columns are the median of the ratios '
+            "measured within a round (range in brackets): 1.00 means protection costs nothing. "
+            '"Server CPU µs/req" is the CPU time the server\'s threads used per request '
+            "(from `/proc`); other work on a shared machine takes CPU time away from the server "
+            "and so lowers requests/s, but hardly changes CPU per request, which makes "
+            '"req per CPU-s vs open" the steadier of the two ratios. "Failed" counts '
+            "non-2xx answers and socket errors (there should be none).",
+        ]
+        for server in servers:
+            parts += ["", f"### {server.description}", "", http_table(server)]
+    parts += [
+        "",
+        "## Targets (issue 8)",
+        "",
+        _table(
+            ["claim", "target", "measured", "holds"],
+            [[t.claim, t.target, t.measured, "yes" if t.holds else "**no**"] for t in targets],
+        ),
+        "",
+    ]
+    for server in servers:
+        if "ninja/upstream" in server.endpoints:
+            ceiling = 1 / median(server.ratios("ninja/upstream", "ninja/open"))
+            parts += [
+                f"Ninja `APIKeyAuth` / upstream ({server.server}) cannot exceed open / upstream, "
+                f"{ceiling:.2f} in this run on requests/s: the 2x target needs an upstream "
+                "endpoint at or below 0.50x the open one.",
+                "",
+            ]
+    return "\n".join(parts)

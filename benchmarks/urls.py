@@ -1,0 +1,90 @@
+"""The endpoints measured over HTTP: each framework's open endpoint and its protected twins.
+
+Every endpoint answers the same small JSON body; only its protection differs:
+
+- Ninja (async operations): open, ``APIKeyAuth``, and the upstream manager wrapped in
+  ``sync_to_async`` (what a Ninja user of djangorestframework-api-key writes today);
+- DRF (sync views): open, our ``HasAPIKey`` with ``APIKeyAuthentication``, and upstream's
+  ``HasAPIKey``.
+
+Every client sends ``Authorization: Api-Key <key>``, the header both libraries read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+from django.urls import URLPattern, URLResolver, path
+from ninja import NinjaAPI
+from ninja.security import APIKeyHeader
+from rest_framework import permissions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_api_key.models import APIKey as UpstreamAPIKey
+from rest_framework_api_key.permissions import HasAPIKey as UpstreamHasAPIKey
+
+from async_api_key.drf import APIKeyAuthentication, HasAPIKey
+from async_api_key.ninja import APIKeyAuth
+
+BODY = {"ok": True}
+
+
+class UpstreamManagerAuth(APIKeyHeader):
+    """A Ninja auth over djangorestframework-api-key: its sync manager behind one thread hop."""
+
+    param_name = "Authorization"
+
+    async def authenticate(self, request: HttpRequest, key: str | None) -> str | None:
+        scheme, _, raw_key = (key or "").partition(" ")
+        if scheme.lower() != "api-key" or not raw_key:
+            return None
+        if await sync_to_async(UpstreamAPIKey.objects.is_valid)(raw_key):
+            return raw_key
+        return None
+
+
+api = NinjaAPI(title="benchmarks", urls_namespace="bench-ninja")
+
+
+@api.get("/open")
+async def ninja_open(request: HttpRequest) -> dict[str, bool]:
+    return BODY
+
+
+@api.get("/ours", auth=APIKeyAuth())
+async def ninja_ours(request: HttpRequest) -> dict[str, bool]:
+    return BODY
+
+
+@api.get("/upstream", auth=UpstreamManagerAuth())
+async def ninja_upstream(request: HttpRequest) -> dict[str, bool]:
+    return BODY
+
+
+class OpenView(APIView):
+    authentication_classes: ClassVar[list[type[BaseAuthentication]]] = []
+    permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [permissions.AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(BODY)
+
+
+class OursView(OpenView):
+    authentication_classes: ClassVar[list[type[BaseAuthentication]]] = [APIKeyAuthentication]
+    permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [HasAPIKey]
+
+
+class UpstreamView(OpenView):
+    permission_classes: ClassVar[list[Any]] = [UpstreamHasAPIKey]
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ninja/", api.urls),
+    path("drf/open", OpenView.as_view()),
+    path("drf/ours", OursView.as_view()),
+    path("drf/upstream", UpstreamView.as_view()),
+]
