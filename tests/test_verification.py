@@ -384,3 +384,20 @@ def test_unavailable_body() -> None:
     outcome: VerificationOutcome[APIKey] = VerificationOutcome(Reason.UNAVAILABLE)
     assert outcome.error_body()["code"] == "api_key_verification_unavailable"
     assert outcome.status_code == 503
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_last_used_write_does_not_refuse_a_valid_key(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = _valid()
+    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
+
+    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if sql.lstrip().upper().startswith("UPDATE"):
+            raise OperationalError("database is read-only")
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    assert Verifier(APIKey).verify(raw).is_valid
+    assert any("last_used_at" in record.getMessage() for record in caplog.records)

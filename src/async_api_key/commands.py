@@ -26,6 +26,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from .exceptions import KeyNotRotatable
+from .keys import parse_key
 from .models import AbstractAPIKey
 from .networks import validate_networks
 from .ratelimit import validate_rate
@@ -228,7 +229,9 @@ async def revoke_keys(
     }
     unknown = [prefix for prefix in wanted if prefix not in found]
     if unknown:
-        raise CommandError(f"No {key_model._meta.label} with prefix: {', '.join(unknown)}.")
+        raise CommandError(
+            f"No {key_model._meta.label} with prefix: {', '.join(map(_safe_prefix, unknown))}."
+        )
     revoked: list[RevokedKey] = []
     for prefix in wanted:
         api_key = found[prefix]
@@ -236,6 +239,17 @@ async def revoke_keys(
         await api_key.arevoke()
         revoked.append(RevokedKey(api_key=api_key, newly_revoked=not was_revoked))
     return revoked
+
+
+def _safe_prefix(text: str) -> str:
+    """Quote a would-be prefix back to the operator, unless it is a whole key.
+
+    A key pasted where its prefix belongs must not be echoed into a terminal or a CI log.
+    """
+    parsed = parse_key(text.strip())
+    if parsed is not None:
+        return f"(a whole API key, not its prefix: pass {parsed.lookup})"
+    return text
 
 
 async def rotate_key(
@@ -256,7 +270,7 @@ async def rotate_key(
     manager = key_model._default_manager
     api_key = await manager.filter(prefix=prefix.strip()).afirst()
     if api_key is None:
-        raise CommandError(f"No {key_model._meta.label} with prefix: {prefix}.")
+        raise CommandError(f"No {key_model._meta.label} with prefix: {_safe_prefix(prefix)}.")
     try:
         successor, raw_key = await manager.arotate_key(api_key, grace_period)
     except KeyNotRotatable as exc:

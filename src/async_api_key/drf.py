@@ -30,6 +30,7 @@ from .conf import api_key_settings
 from .headers import key_from_request_meta
 from .models import AbstractAPIKey, APIKey
 from .ratelimit import RateLimiter, RateLimitUnavailable, key_identity, parse_rate
+from .reporting import masks_key_locals
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
 
@@ -127,6 +128,7 @@ class _Memo:
     outcome: VerificationOutcome[Any]
 
 
+@masks_key_locals
 def _verify_once(
     request: HttpRequest | Request, model: type[AbstractAPIKey], raw_key: str | None
 ) -> VerificationOutcome[Any]:
@@ -233,6 +235,7 @@ class APIKeyAuthentication(BaseAuthentication):
     key_parser: ClassVar[KeyParser] = KeyParser()
     www_authenticate_realm: ClassVar[str] = "api"
 
+    @masks_key_locals
     def authenticate(self, request: Request) -> tuple[Any, AbstractAPIKey] | None:
         raw_key = self.key_parser.get(request)
         if raw_key is None:

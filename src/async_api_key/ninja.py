@@ -33,6 +33,7 @@ from .conf import api_key_settings
 from .headers import key_from_request_meta
 from .models import AbstractAPIKey, APIKey
 from .ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, key_identity, parse_rate
+from .reporting import masks_key_locals
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
 
@@ -140,6 +141,7 @@ class APIKeyAuth(APIKeyBase):
             _RequestMeta(request), keyword=self.keyword, header=self.header
         )
 
+    @masks_key_locals
     async def authenticate(self, request: HttpRequest, key: str | None) -> AbstractAPIKey | None:
         outcome = await self.verifier.averify(
             key, scopes=self.scopes, request_meta=_RequestMeta(request)

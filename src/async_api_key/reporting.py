@@ -12,13 +12,33 @@ System check ``async_api_key.W001`` says when it is needed.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from inspect import iscoroutinefunction
+from typing import Any, TypeVar
 
+import django
 from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
+from django.views.decorators.debug import sensitive_variables
 
 from .conf import api_key_settings
 from .headers import header_meta_name
+
+_FuncT = TypeVar("_FuncT", bound=Callable[..., Any])
+
+
+def masks_key_locals(func: _FuncT) -> _FuncT:
+    """Hide every local variable of ``func`` (and of the frames it calls) in error reports.
+
+    For the functions that hold a raw key or the request's headers: if an exception
+    escapes them (a failing signal receiver, say), Django's reports list frame variables
+    of unmarked functions. Django < 5.0 cannot mark coroutine functions; there they are
+    returned unchanged.
+    """
+    if iscoroutinefunction(func) and django.VERSION < (5, 0):
+        return func  # pragma: no cover - Django 4.2
+    masked: _FuncT = sensitive_variables()(func)
+    return masked
 
 
 def key_meta_names() -> list[str]:

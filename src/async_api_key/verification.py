@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import Error as DatabaseError
+from django.db import router, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -33,6 +34,7 @@ from .conf import api_key_settings
 from .hashing import check_against_dummy, check_key, hash_key
 from .keys import ParsedKey, parse_key
 from .networks import client_address, is_allowed
+from .reporting import masks_key_locals
 from .scopes import missing_scopes
 from .signals import asend, verification_failed, verification_succeeded
 
@@ -162,6 +164,7 @@ class Verifier(Generic[_KeyT]):
             type(self.manager).get_usable_keys is not BaseAPIKeyManager.get_usable_keys
         )
 
+    @masks_key_locals
     def verify(
         self,
         raw_key: str | None,
@@ -186,6 +189,7 @@ class Verifier(Generic[_KeyT]):
             signal.send(self.model, **payload)
         return outcome
 
+    @masks_key_locals
     async def averify(
         self,
         raw_key: str | None,
@@ -287,11 +291,21 @@ class Verifier(Generic[_KeyT]):
             return
         # Conditional, single-column UPDATE: concurrent verifications write at most once per
         # interval, and the value never moves backwards.
-        updated = (
-            self.model._base_manager.filter(pk=stored.pk)
-            .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold))
-            .update(last_used_at=now)
-        )
+        manager = self.model._base_manager
+        try:
+            updated = (
+                manager.filter(pk=stored.pk)
+                .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold))
+                .update(last_used_at=now)
+            )
+        except DatabaseError:
+            # Bookkeeping must not refuse a valid key (a replica, a locked SQLite table):
+            # in autocommit the failed statement harms nothing else. Inside a transaction
+            # it would, so the error stands there.
+            if transaction.get_connection(router.db_for_write(self.model)).in_atomic_block:
+                raise
+            logger.warning("Could not record last_used_at; prefix=%s", stored.prefix)
+            return
         if updated:
             stored.last_used_at = now
 
