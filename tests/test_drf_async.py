@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
@@ -90,7 +91,7 @@ async def test_scopes_through_adrf_async_operators() -> None:
 
 
 async def test_or_lets_a_logged_in_user_through() -> None:
-    user = await User.objects.acreate_user("bob")
+    user = await sync_to_async(User.objects.create_user)("bob")  # no acreate_user on 4.2
     client = AsyncClient()
     await client.aforce_login(user)
     assert (await client.get("/async/key-or-user/")).status_code == 200

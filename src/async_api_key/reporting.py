@@ -1,9 +1,11 @@
 """Keeping keys out of Django's error reports.
 
-Django's ``SafeExceptionReporterFilter`` already masks ``request.META`` entries whose
-names contain ``API``, ``AUTH``, ``KEY``, ``TOKEN``, ... so ``Authorization`` and the
-default ``X-API-Key`` header are hidden. A header configured under another name
-(``ASYNC_API_KEY["HEADER"] = "X-Partner-Credential"``) is not: use this filter then::
+Django's ``SafeExceptionReporterFilter`` masks ``request.META`` entries whose names
+contain ``API``, ``KEY``, ``TOKEN``, ... (and, from Django 5.0, ``AUTH``), so the default
+``X-API-Key`` header is hidden, and ``Authorization`` too on Django 5.0+. Django 4.2 shows
+``Authorization``, and a header configured under another name
+(``ASYNC_API_KEY["HEADER"] = "X-Partner-Credential"``) is shown on every version: use
+this filter then::
 
     DEFAULT_EXCEPTION_REPORTER_FILTER = "async_api_key.reporting.APIKeyExceptionReporterFilter"
 
