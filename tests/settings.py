@@ -2,7 +2,7 @@
 
 SQLite and the local-memory cache by default, so the suite needs nothing but Python.
 ``DATABASE_URL`` (e.g. ``postgres://postgres@127.0.0.1:5432/test``) and ``REDIS_URL``
-(e.g. ``redis://127.0.0.1:6379/0``) switch to real servers; CI sets both.
+(e.g. ``redis://127.0.0.1:6379/15``; the suite empties it) switch to real servers; CI sets both.
 """
 
 from __future__ import annotations
