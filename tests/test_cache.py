@@ -17,6 +17,7 @@ from async_api_key.keys import generate_key
 from async_api_key.models import APIKey
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import HopCounter, QueryLog
+from tests.outages import CACHES_WITH_A_BROKEN_ALIAS
 
 pytestmark = pytest.mark.django_db
 
@@ -250,14 +251,7 @@ def test_cache_keys_and_values_never_hold_the_raw_key_or_its_hash() -> None:
 
 
 @override_settings(
-    CACHES={
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "broken": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2},
-        },
-    },
+    CACHES=CACHES_WITH_A_BROKEN_ALIAS,
     ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "broken"},
 )
 def test_a_shared_tier_outage_falls_back_to_the_database(caplog: pytest.LogCaptureFixture) -> None:

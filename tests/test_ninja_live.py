@@ -7,47 +7,21 @@ test database is a shared-memory one that every thread of the process opens, and
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from django.core.asgi import get_asgi_application
 
 from async_api_key.models import APIKey
-
-STARTUP_TIMEOUT = 10.0
-SHUTDOWN_TIMEOUT = 10.0
+from tests.reliability_servers import serve_in_thread
 
 
 @pytest.fixture
 def live_server_url() -> Iterator[str]:
     """Serve the Django project (``tests.ninja_urls``) with uvicorn on a free port of 127.0.0.1."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        get_asgi_application(), lifespan="off", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
+    with serve_in_thread(get_asgi_application()) as url:
+        yield url
 
 
 @pytest.mark.urls("tests.ninja_urls")

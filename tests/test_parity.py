@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from async_api_key.keys import checksum, generate_key
 from async_api_key.models import APIKey
+from tests.outages import CACHES_WITH_A_BROKEN_ALIAS
 from tests.testapp.models import OrganizationAPIKey
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.parity_urls")]
@@ -164,14 +165,7 @@ def test_database_outage_answers_503_with_json(
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 @override_settings(
-    CACHES={
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "broken": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2},
-        },
-    },
+    CACHES=CACHES_WITH_A_BROKEN_ALIAS,
     ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "broken"},
 )
 def test_cache_outage_still_answers_correctly(framework: str) -> None:
@@ -182,14 +176,7 @@ def test_cache_outage_still_answers_correctly(framework: str) -> None:
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 @override_settings(
-    CACHES={
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "broken": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2},
-        },
-    },
+    CACHES=CACHES_WITH_A_BROKEN_ALIAS,
     ASYNC_API_KEY={"RATE_LIMIT_CACHE_ALIAS": "broken"},
 )
 def test_rate_limit_store_outage_refuses_with_503(framework: str) -> None:

@@ -20,6 +20,7 @@ from async_api_key.ratelimit import (
     parse_rate,
     validate_rate,
 )
+from tests.outages import CACHES_WITH_A_BROKEN_ALIAS
 
 
 @pytest.mark.parametrize(
@@ -69,16 +70,7 @@ async def test_async_hit_counts_like_the_sync_one() -> None:
     assert results == [True, True, False]
 
 
-@override_settings(
-    CACHES={
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "broken": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2},
-        },
-    }
-)
+@override_settings(CACHES=CACHES_WITH_A_BROKEN_ALIAS)
 def test_an_unreachable_cache_raises_a_clear_error() -> None:
     with pytest.raises(RateLimitUnavailable, match="broken"):
         RateLimiter("broken").hit(_identity(), Rate(1, 60))
