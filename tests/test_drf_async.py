@@ -93,7 +93,7 @@ async def test_scopes_through_adrf_async_operators() -> None:
 async def test_or_lets_a_logged_in_user_through() -> None:
     user = await sync_to_async(User.objects.create_user)("bob")  # no acreate_user on 4.2
     client = AsyncClient()
-    await client.aforce_login(user)
+    await sync_to_async(client.force_login)(user)  # no aforce_login on Django 4.2
     assert (await client.get("/async/key-or-user/")).status_code == 200
     assert (await AsyncClient().get("/async/key-or-user/")).status_code == 401
 

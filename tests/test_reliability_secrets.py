@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import django
 import pytest
 from django.core.cache import caches
 from django.core.management import call_command
@@ -78,6 +79,8 @@ def test_a_failure_inside_verification_keeps_the_key_out_of_the_error_report(
 ) -> None:
     """With ``DEBUG = False`` the page is generic; the report mailed to ADMINS (or sent to an
     error tracker) lists each frame's local variables, which hold the key in the verifier."""
+    if framework == "ninja" and django.VERSION < (5, 0):
+        pytest.skip("Django 4.2 cannot mask coroutine frames (documented in docs/auditing.md)")
     _, raw = APIKey.objects.create_key(name="report")
     client = Client(raise_request_exception=False)
     response = client.get(f"/{framework}/plain", headers={"X-API-Key": raw})
