@@ -401,3 +401,12 @@ def test_a_failed_last_used_write_does_not_refuse_a_valid_key(
     monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
     assert Verifier(APIKey).verify(raw).is_valid
     assert any("last_used_at" in record.getMessage() for record in caplog.records)
+
+
+def test_verifiers_are_built_once_per_model_and_manager() -> None:
+    from async_api_key.verification import get_verifier
+
+    assert get_verifier(APIKey) is get_verifier(APIKey)
+    assert APIKey.objects.verifier is APIKey.objects.verifier
+    assert get_verifier(OrganizationAPIKey).model is OrganizationAPIKey
+    assert APIKey.objects.verifier.manager is APIKey.objects

@@ -28,7 +28,7 @@ from .networks import validate_networks
 from .ratelimit import validate_rate
 from .scopes import validate_scopes
 from .signals import api_key_created, api_key_revoked, api_key_rotated
-from .verification import Reason, VerificationOutcome, Verifier
+from .verification import Reason, VerificationOutcome, Verifier, get_verifier
 
 if TYPE_CHECKING:
     from django.db.models.fields import Field
@@ -91,7 +91,7 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
     @property
     def verifier(self) -> Verifier[_KeyT]:
         """The verifier bound to this manager (and so to its ``get_usable_keys()``)."""
-        return Verifier(self.model, manager=self)
+        return get_verifier(self.model, self)
 
     def assign_key(self, obj: _KeyT) -> str:
         """Give ``obj`` a new lookup id and key hash; return the raw key (unsaved)."""

@@ -362,6 +362,18 @@ class Verifier(Generic[_KeyT]):
         return verification_failed, {"reason": outcome.reason, "prefix": outcome.prefix}
 
 
-def get_verifier(model: type[_KeyT]) -> Verifier[_KeyT]:
-    """Return the verifier for ``model`` (using its default manager)."""
-    return Verifier(model)
+_verifiers: dict[tuple[type[Any], BaseAPIKeyManager[Any] | None], Verifier[Any]] = {}
+
+
+def get_verifier(
+    model: type[_KeyT], manager: BaseAPIKeyManager[_KeyT] | None = None
+) -> Verifier[_KeyT]:
+    """Return the verifier for ``model`` and ``manager`` (default: the model's default manager).
+
+    Verifiers hold no per-request state, so one per model and manager is built once and
+    reused: adapters and manager methods call this on every request.
+    """
+    verifier = _verifiers.get((model, manager))
+    if verifier is None:
+        verifier = _verifiers.setdefault((model, manager), Verifier(model, manager=manager))
+    return verifier
