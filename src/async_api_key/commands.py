@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
 from django.core.management import CommandError
+from django.core.management.base import CommandParser
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -38,6 +39,17 @@ if TYPE_CHECKING:
 
 #: The key model the commands use unless ``--model`` names another one.
 DEFAULT_MODEL_LABEL = "async_api_key.APIKey"
+
+
+def add_model_argument(parser: CommandParser) -> None:
+    """Add the ``--model APP_LABEL.MODEL`` option every key command takes."""
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL_LABEL,
+        metavar="APP_LABEL.MODEL",
+        help=f"The key model (default: {DEFAULT_MODEL_LABEL}).",
+    )
+
 
 _DURATION_RE = re.compile(r"\A\s*(?P<amount>[0-9]+)\s*(?P<unit>[dhm])\s*\Z")
 _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}

@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandParser
 
 from async_api_key.commands import (
-    DEFAULT_MODEL_LABEL,
+    add_model_argument,
     create_key,
     key_metadata,
     parse_duration,
@@ -60,12 +60,7 @@ class Command(BaseCommand):
                 "10.0.0.0/8,2001:db8::/32 (default: any address)."
             ),
         )
-        parser.add_argument(
-            "--model",
-            default=DEFAULT_MODEL_LABEL,
-            metavar="APP_LABEL.MODEL",
-            help=f"The key model (default: {DEFAULT_MODEL_LABEL}).",
-        )
+        add_model_argument(parser)
         parser.add_argument(
             "--owner", metavar="PK", help="Primary key of the owner of a custom key model."
         )

@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandParser
 
-from async_api_key.commands import DEFAULT_MODEL_LABEL, key_metadata, list_keys
+from async_api_key.commands import add_model_argument, key_metadata, list_keys
 
 _COLUMNS = (
     ("prefix", "PREFIX"),
@@ -33,12 +33,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print a JSON array.")
         parser.add_argument("--all", action="store_true", help="Include revoked and expired keys.")
-        parser.add_argument(
-            "--model",
-            default=DEFAULT_MODEL_LABEL,
-            metavar="APP_LABEL.MODEL",
-            help=f"The key model (default: {DEFAULT_MODEL_LABEL}).",
-        )
+        add_model_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         api_keys = async_to_sync(list_keys)(model=options["model"], include_inactive=options["all"])

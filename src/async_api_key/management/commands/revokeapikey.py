@@ -7,7 +7,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandParser
 
-from async_api_key.commands import DEFAULT_MODEL_LABEL, revoke_keys
+from async_api_key.commands import add_model_argument, revoke_keys
 
 
 class Command(BaseCommand):
@@ -21,12 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("prefixes", nargs="+", metavar="PREFIX", help="A key's prefix.")
-        parser.add_argument(
-            "--model",
-            default=DEFAULT_MODEL_LABEL,
-            metavar="APP_LABEL.MODEL",
-            help=f"The key model (default: {DEFAULT_MODEL_LABEL}).",
-        )
+        add_model_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         results = async_to_sync(revoke_keys)(options["prefixes"], model=options["model"])

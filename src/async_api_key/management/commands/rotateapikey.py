@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandParser
 
 from async_api_key.commands import (
-    DEFAULT_MODEL_LABEL,
+    add_model_argument,
     key_metadata,
     parse_grace_period,
     rotate_key,
@@ -40,12 +40,7 @@ class Command(BaseCommand):
                 "duration such as 24h, 30m or 7d. Never beyond the old key's own expiry."
             ),
         )
-        parser.add_argument(
-            "--model",
-            default=DEFAULT_MODEL_LABEL,
-            metavar="APP_LABEL.MODEL",
-            help=f"The key model (default: {DEFAULT_MODEL_LABEL}).",
-        )
+        add_model_argument(parser)
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
