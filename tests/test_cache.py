@@ -200,6 +200,51 @@ def test_the_negative_cache_is_bounded() -> None:
     assert len(cache_module._negative) == 3
 
 
+@override_settings(ASYNC_API_KEY={"CACHE_MAX_ENTRIES": 2})
+def test_the_local_tier_is_bounded_and_drops_the_least_recently_used(queries: QueryLog) -> None:
+    raws = [APIKey.objects.create_key(name=f"k{index}")[1] for index in range(3)]
+    verifier = Verifier(APIKey)
+    for raw in raws:
+        assert verifier.verify(raw).is_valid
+    with queries.capture():
+        assert verifier.verify(raws[2]).is_valid
+        assert verifier.verify(raws[1]).is_valid
+    assert queries.count == 0
+    with queries.capture():
+        assert verifier.verify(raws[0]).is_valid  # the oldest was dropped
+    assert queries.count == 1
+    assert len(cache_module._positive) == 2
+
+
+@override_settings(ASYNC_API_KEY={"CACHE_MAX_ENTRIES": 2})
+def test_dropped_entries_leave_nothing_behind_and_revocation_still_reaches_the_rest() -> None:
+    keys = [APIKey.objects.create_key(name=f"k{index}") for index in range(5)]
+    verifier = Verifier(APIKey)
+    for _ in range(3):
+        for _, raw in keys:
+            assert verifier.verify(raw).is_valid
+    assert len(cache_module._positive._by_prefix) == 2
+    for api_key, raw in keys[-2:]:  # the two that are cached
+        api_key.revoke()
+        assert verifier.verify(raw).reason is Reason.REVOKED
+    assert verifier.verify(keys[0][1]).is_valid
+
+
+def test_a_key_longer_than_any_key_is_refused_without_hashing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    digested: list[str] = []
+
+    def recording_digest(raw: str) -> bytes:
+        digested.append(raw)
+        return b""
+
+    monkeypatch.setattr(cache_module, "key_digest", recording_digest)
+    outcome = Verifier(APIKey).verify("ak_" + "A" * 10_000)
+    assert outcome.reason is Reason.MALFORMED
+    assert digested == []
+
+
 def test_a_new_key_is_not_shadowed_by_a_negative_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     generated = generate_key("ak")
     verifier = Verifier(APIKey)

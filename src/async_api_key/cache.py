@@ -1,23 +1,25 @@
 """The verification cache: a hot key is verified from memory, without a query or a thread hop.
 
-Two tiers, both keyed by the key model and the key's public lookup id (``prefix``),
-never by the raw key or its stored hash:
+Two tiers:
 
-- the **local tier**, in this process: entries live ``CACHE_TTL`` seconds, at most
-  ``CACHE_MAX_ENTRIES`` of them (least recently used go first). The async path reads it
-  on the event loop: it is a dictionary, no I/O. Lookup ids that matched no key are
+- the **local tier**, in this process, keyed by the key model, the manager and a SHA-256
+  digest of the presented key (never the raw key): a hit is one hash and one dictionary
+  lookup, before the key is even parsed, since only a key that was verified in full is
+  stored under its digest. Entries live ``CACHE_TTL`` seconds, at most
+  ``CACHE_MAX_ENTRIES`` of them (least recently used go first); an index by public lookup
+  id (``prefix``) drops them when their key changes. The async path reads this tier on
+  the event loop: it is a dictionary, no I/O. Lookup ids that matched no key are
   remembered ``NEGATIVE_CACHE_TTL`` seconds (at most ``NEGATIVE_CACHE_MAX_ENTRIES``), so
   repeating an unknown key costs no query;
 - the optional **shared tier**, a Django cache alias (``SHARED_CACHE_ALIAS``, Redis in
-  production), read on a local miss inside the verification's thread hop, so several
-  processes share work.
+  production), keyed by lookup id and read on a local miss inside the verification's
+  thread hop, so several processes share work. Its entries hold the digest of the
+  verified key; a hit needs the presented key's digest to match (constant-time).
 
-An entry holds a SHA-256 digest of the verified key; a hit needs the presented key's
-digest to match (constant-time), so the cache never accepts a key the database would
-refuse. Entries are dropped on every change that can affect validity (``revoke()``,
-rotation, ``save()``, ``delete()``, queryset ``update()`` and ``delete()``); see
-:func:`invalidate`. Another process's local tier may keep accepting a changed key for
-at most ``CACHE_TTL`` seconds.
+The cache never accepts a key the database would refuse. Entries are dropped on every
+change that can affect validity (``revoke()``, rotation, ``save()``, ``delete()``,
+queryset ``update()`` and ``delete()``); see :func:`invalidate`. Another process's local
+tier may keep accepting a changed key for at most ``CACHE_TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -48,21 +50,30 @@ _TOMBSTONE = {"invalidated": True}
 #: How long an invalidation blocks re-caching a key in the shared tier: far longer than
 #: a verification takes between reading the database and storing what it read.
 _TOMBSTONE_SECONDS = 5
+_DIGEST_SALT = b"async-api-key-cache:"
 
 
 def key_digest(raw_key: str) -> bytes:
-    """The digest an entry keeps to recognise the key it was made for."""
-    return hashlib.sha256(b"async-api-key-cache:" + raw_key.encode("utf-8")).digest()
+    """The digest an entry keeps to recognise the key it was made for.
+
+    Salted, so that it never equals a stored ``sha256$$`` hash of the same key; any string
+    can be digested (``surrogatepass``), so malformed input reaches the parser.
+    """
+    return hashlib.sha256(_DIGEST_SALT + raw_key.encode("utf-8", "surrogatepass")).digest()
 
 
 def model_label(model: type[Any]) -> str:
     return str(model._meta.label_lower)
 
 
+#: A local entry's key: (model label, manager scope, digest of the presented key).
+_EntryKey = tuple[str, str, bytes]
+
+
 @dataclass(frozen=True)
 class _Entry:
-    scope: str
-    digest: bytes
+    label: str
+    prefix: str
     values: dict[str, Any]
     db: str | None
     related: dict[str, Any]
@@ -75,9 +86,6 @@ class _LRU:
     def __init__(self) -> None:
         self._items: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
-        #: Bumped by every invalidation; a verification that read the database before an
-        #: invalidation must not cache what it read (it may be a key revoked meanwhile).
-        self.epoch = 0
 
     def get(self, key: tuple[str, str], now: float) -> Any:
         with self._lock:
@@ -90,17 +98,8 @@ class _LRU:
             self._items.move_to_end(key)
             return item[1]
 
-    def put(
-        self,
-        key: tuple[str, str],
-        value: Any,
-        expires_at: float,
-        max_entries: int,
-        epoch: int | None = None,
-    ) -> None:
+    def put(self, key: tuple[str, str], value: Any, expires_at: float, max_entries: int) -> None:
         with self._lock:
-            if epoch is not None and epoch != self.epoch:
-                return
             self._items[key] = (expires_at, value)
             self._items.move_to_end(key)
             while len(self._items) > max_entries:
@@ -110,12 +109,6 @@ class _LRU:
         with self._lock:
             self._items.pop(key, None)
 
-    def invalidate(self, keys: Iterable[tuple[str, str]]) -> None:
-        with self._lock:
-            self.epoch += 1
-            for key in keys:
-                self._items.pop(key, None)
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -124,7 +117,83 @@ class _LRU:
         return len(self._items)
 
 
-_positive = _LRU()
+class _PositiveTier:
+    """Verified keys by digest: thread-safe, bounded, expiring, and indexed by lookup id.
+
+    The index lets a change to a key (known by its model and lookup id, never by its raw
+    value) drop every entry made for it.
+    """
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[_EntryKey, _Entry] = OrderedDict()
+        self._by_prefix: dict[tuple[str, str], set[_EntryKey]] = {}
+        self._lock = threading.Lock()
+        #: Bumped by every invalidation; a verification that read the database before an
+        #: invalidation must not cache what it read (it may be a key revoked meanwhile).
+        self.epoch = 0
+
+    def get(self, key: _EntryKey, now: float) -> _Entry | None:
+        # No lock on a hit, the hot path: reading the dict and move_to_end() are each one
+        # atomic step. An invalidation that removes the entry in between makes
+        # move_to_end() raise, a miss: once invalidate() has returned, no hit is possible.
+        entry = self._items.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= now:
+            with self._lock:
+                if self._items.get(key) is entry:
+                    del self._items[key]
+                    self._unindex(key, entry)
+            return None
+        try:
+            self._items.move_to_end(key)
+        except KeyError:
+            return None
+        return entry
+
+    def put(
+        self, key: _EntryKey, entry: _Entry, max_entries: int, epoch: int | None = None
+    ) -> None:
+        with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return
+            self._items[key] = entry
+            self._items.move_to_end(key)
+            self._by_prefix.setdefault((entry.label, entry.prefix), set()).add(key)
+            while len(self._items) > max_entries:
+                self._unindex(*self._items.popitem(last=False))
+
+    def discard_prefix(self, label_prefix: tuple[str, str]) -> None:
+        """Drop the entries of one key, without blocking verifications in flight."""
+        with self._lock:
+            for key in self._by_prefix.pop(label_prefix, ()):
+                self._items.pop(key, None)
+
+    def invalidate(self, label_prefixes: Iterable[tuple[str, str]]) -> None:
+        with self._lock:
+            self.epoch += 1
+            for label_prefix in label_prefixes:
+                for key in self._by_prefix.pop(label_prefix, ()):
+                    self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._by_prefix.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _unindex(self, key: _EntryKey, entry: _Entry) -> None:
+        label_prefix = (entry.label, entry.prefix)
+        keys = self._by_prefix.get(label_prefix)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_prefix[label_prefix]
+
+
+_positive = _PositiveTier()
 _negative = _LRU()
 
 
@@ -139,16 +208,18 @@ class VerificationCache(Generic[_KeyT]):
 
     # Local tier -------------------------------------------------------------------------
 
-    def get_local(self, prefix: str, raw_key: str) -> _KeyT | None:
-        """A fresh copy of the cached key for ``raw_key``, or ``None``. No I/O."""
+    def get_local(self, raw_key: str) -> _KeyT | None:
+        """A fresh copy of the key verified as ``raw_key``, or ``None``. No I/O.
+
+        Found by the digest of ``raw_key`` alone, before any parsing: only a key verified
+        in full is stored under its digest. The dictionary lookup is not constant-time in
+        the digest, which gives nothing away: bits of a SHA-256 digest do not lead back to
+        the key that produced it.
+        """
         if not api_key_settings.cache_enabled:
             return None
-        entry: _Entry | None = _positive.get((self.label, prefix), time.monotonic())
-        if entry is None or entry.scope != self.scope:
-            return None
-        if not hmac.compare_digest(entry.digest, key_digest(raw_key)):
-            return None
-        return self._materialize(entry)
+        entry = _positive.get((self.label, self.scope, key_digest(raw_key)), time.monotonic())
+        return None if entry is None else self._materialize(entry)
 
     def is_known_unknown(self, prefix: str) -> bool:
         """True if ``prefix`` recently matched no stored key (negative cache)."""
@@ -222,8 +293,8 @@ class VerificationCache(Generic[_KeyT]):
             logger.warning("API key shared cache unavailable; not storing", exc_info=True)
 
     def forget(self, prefix: str) -> None:
-        """Drop this process's entry for ``prefix``."""
-        _positive.discard((self.label, prefix))
+        """Drop this process's entries for the key whose lookup id is ``prefix``."""
+        _positive.discard_prefix((self.label, prefix))
 
     def _put_local(
         self,
@@ -236,14 +307,10 @@ class VerificationCache(Generic[_KeyT]):
         epoch: int | None = None,
     ) -> _Entry:
         expires_at = time.monotonic() + api_key_settings.cache_ttl
-        entry = _Entry(self.scope, digest, values, db, related, expires_at)
+        entry = _Entry(self.label, prefix, values, db, related, expires_at)
         if api_key_settings.cache_ttl > 0:
             _positive.put(
-                (self.label, prefix),
-                entry,
-                expires_at,
-                api_key_settings.cache_max_entries,
-                epoch,
+                (self.label, self.scope, digest), entry, api_key_settings.cache_max_entries, epoch
             )
         _negative.discard((self.label, prefix))
         return entry

@@ -7,11 +7,12 @@ that outcome into their framework's answer.
 
 Shape of one verification::
 
-    raw key -> parse (pure, no I/O)
+    raw key -> this process's cache, by digest of the key (a hit skips the next steps)
+            -> parse (pure, no I/O)
             -> stored-key check (one database query; in ``averify`` one thread hop)
-            -> policy (scopes; pure)
+            -> policy (IP allowlist, scopes; pure)
 
-A malformed key stops at the first step: no query, no thread hop.
+A malformed key stops at the parse: no query, no thread hop.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from django.utils import timezone
 from .cache import VerificationCache
 from .conf import api_key_settings
 from .hashing import check_against_dummy, check_key, hash_key
-from .keys import ParsedKey, parse_key
+from .keys import MAX_KEY_LENGTH, ParsedKey, parse_key
 from .networks import client_address, is_allowed
 from .reporting import masks_key_locals
 from .scopes import missing_scopes
@@ -74,7 +75,7 @@ class Reason(str, Enum):
 POLICY_REASONS = frozenset({Reason.INSUFFICIENT_SCOPE, Reason.IP_NOT_ALLOWED})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, init=False)
 class VerificationOutcome(Generic[_KeyT]):
     """What the verifier decided about one presented key."""
 
@@ -85,6 +86,22 @@ class VerificationOutcome(Generic[_KeyT]):
     prefix: str | None = None
     missing_scopes: tuple[str, ...] = ()
     error: BaseException | None = field(default=None, repr=False, compare=False)
+
+    def __init__(
+        self,
+        reason: Reason,
+        api_key: _KeyT | None = None,
+        prefix: str | None = None,
+        missing_scopes: tuple[str, ...] = (),
+        error: BaseException | None = None,
+    ) -> None:
+        # One outcome is built per request: the slots' own setters skip the frozen
+        # __setattr__ that the generated __init__ goes through, at a third of the cost.
+        _set_reason(self, reason)
+        _set_api_key(self, api_key)
+        _set_prefix(self, prefix)
+        _set_missing_scopes(self, missing_scopes)
+        _set_error(self, error)
 
     @property
     def is_valid(self) -> bool:
@@ -142,6 +159,13 @@ class VerificationOutcome(Generic[_KeyT]):
         return body
 
 
+_set_reason = VerificationOutcome.__dict__["reason"].__set__
+_set_api_key = VerificationOutcome.__dict__["api_key"].__set__
+_set_prefix = VerificationOutcome.__dict__["prefix"].__set__
+_set_missing_scopes = VerificationOutcome.__dict__["missing_scopes"].__set__
+_set_error = VerificationOutcome.__dict__["error"].__set__
+
+
 class Verifier(Generic[_KeyT]):
     """Verify raw keys against one key model.
 
@@ -178,15 +202,18 @@ class Verifier(Generic[_KeyT]):
         is enforced; without it (scripts, ``get_from_key``) there is no client address
         and the allowlist is not consulted.
         """
-        parsed = self._parse(raw_key)
-        if isinstance(parsed, VerificationOutcome):
-            outcome = parsed
-        else:
-            stored = self._check_cached(parsed) or self._check_stored(parsed)
-            outcome = self.apply_policy(stored, scopes=scopes, request_meta=request_meta)
-        signal, payload = self._report(outcome)
-        if signal is not None and signal.receivers:
-            signal.send(self.model, **payload)
+        outcome = self._check_local(raw_key)
+        if outcome is None:
+            parsed = self._parse(raw_key)
+            if isinstance(parsed, VerificationOutcome):
+                outcome = parsed
+            else:
+                outcome = self._check_unknown(parsed) or self._check_stored(parsed)
+        outcome = self.apply_policy(outcome, scopes=scopes, request_meta=request_meta)
+        if outcome.reason is not Reason.VALID or verification_succeeded.receivers:
+            signal, payload = self._report(outcome)
+            if signal is not None and signal.receivers:
+                signal.send(self.model, **payload)
         return outcome
 
     @masks_key_locals
@@ -198,15 +225,20 @@ class Verifier(Generic[_KeyT]):
         request_meta: Mapping[str, Any] | None = None,
     ) -> VerificationOutcome[_KeyT]:
         """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
-        parsed = self._parse(raw_key)
-        if isinstance(parsed, VerificationOutcome):
-            outcome = parsed
-        else:
-            stored = self._check_cached(parsed) or await sync_to_async(self._check_stored)(parsed)
-            outcome = self.apply_policy(stored, scopes=scopes, request_meta=request_meta)
-        signal, payload = self._report(outcome)
-        if signal is not None:
-            await asend(signal, self.model, **payload)
+        outcome = self._check_local(raw_key)
+        if outcome is None:
+            parsed = self._parse(raw_key)
+            if isinstance(parsed, VerificationOutcome):
+                outcome = parsed
+            else:
+                outcome = self._check_unknown(parsed)
+                if outcome is None:
+                    outcome = await sync_to_async(self._check_stored)(parsed)
+        outcome = self.apply_policy(outcome, scopes=scopes, request_meta=request_meta)
+        if outcome.reason is not Reason.VALID or verification_succeeded.receivers:
+            signal, payload = self._report(outcome)
+            if signal is not None:
+                await asend(signal, self.model, **payload)
         return outcome
 
     def _parse(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
@@ -217,14 +249,23 @@ class Verifier(Generic[_KeyT]):
             return VerificationOutcome(Reason.MALFORMED)
         return parsed
 
-    def _check_cached(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT] | None:
-        """Answer from this process's cache, or ``None`` on a miss. No I/O: safe on the loop."""
-        cached = self.cache.get_local(parsed.lookup, parsed.raw)
-        if cached is not None:
-            if not cached.has_expired:
-                return VerificationOutcome(Reason.VALID, api_key=cached, prefix=parsed.lookup)
-            self.cache.forget(parsed.lookup)  # the database path reports the expiry
+    def _check_local(self, raw_key: str | None) -> VerificationOutcome[_KeyT] | None:
+        """Answer a key verified recently in this process, or ``None``. No I/O: safe on the loop.
+
+        Runs before parsing: a hit proves ``raw_key`` is a key that was parsed and verified.
+        """
+        if not isinstance(raw_key, str) or len(raw_key) > MAX_KEY_LENGTH:
             return None
+        cached = self.cache.get_local(raw_key)
+        if cached is None:
+            return None
+        if cached.has_expired:
+            self.cache.forget(cached.prefix)  # the database path reports the expiry
+            return None
+        return VerificationOutcome(Reason.VALID, api_key=cached, prefix=cached.prefix)
+
+    def _check_unknown(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT] | None:
+        """Answer a lookup id that recently matched no key (negative cache). No I/O."""
         if self.cache.is_known_unknown(parsed.lookup):
             return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
         return None
