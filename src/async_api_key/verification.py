@@ -34,6 +34,7 @@ from .cache import VerificationCache
 from .conf import api_key_settings
 from .hashing import check_against_dummy, check_key, hash_key
 from .keys import MAX_KEY_LENGTH, ParsedKey, parse_key
+from .lookup import KeyLoader
 from .networks import client_address, is_allowed
 from .reporting import masks_key_locals
 from .scopes import missing_scopes
@@ -187,6 +188,11 @@ class Verifier(Generic[_KeyT]):
         self._usability_is_customised = (
             type(self.manager).get_usable_keys is not BaseAPIKeyManager.get_usable_keys
         )
+        self._loader = KeyLoader(
+            self.manager,
+            compile_query=not self._usability_is_customised
+            and type(self.manager).get_queryset is BaseAPIKeyManager.get_queryset,
+        )
 
     @masks_key_locals
     def verify(
@@ -288,12 +294,17 @@ class Verifier(Generic[_KeyT]):
     def _check_stored_unguarded(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         algorithm = api_key_settings.hash_algorithm
         epoch = self.cache.epoch()
-        # No ordering: prefix is unique, and the model's default ORDER BY only costs time.
-        candidates = self.manager.filter(prefix=parsed.lookup).order_by()
         if self._usability_is_customised:
+            # No ordering: prefix is unique, and the model's default ORDER BY only costs time.
             usable = self.manager.get_usable_keys().filter(pk=OuterRef("pk"))
-            candidates = candidates.annotate(**{_USABLE_ANNOTATION: Exists(usable)})
-        stored = next(iter(candidates[:1]), None)
+            candidates = (
+                self.manager.filter(prefix=parsed.lookup)
+                .order_by()
+                .annotate(**{_USABLE_ANNOTATION: Exists(usable)})
+            )
+            stored = next(iter(candidates[:1]), None)
+        else:
+            stored = self._loader.load(parsed.lookup)
         if stored is None:
             check_against_dummy(parsed.raw, algorithm)
             self.cache.remember_unknown(parsed.lookup)

@@ -23,12 +23,25 @@ class OrganizationAPIKeyManager(BaseAPIKeyManager["OrganizationAPIKey"]):
         return super().get_usable_keys().filter(organization__active=True)
 
 
+#: Key names that ``VisibleKeysManager`` leaves out, read on every query: state of the
+#: moment, as a multi-tenant project's current tenant would be.
+HIDDEN_KEY_NAMES: set[str] = {"hidden"}
+
+
+class VisibleKeysManager(BaseAPIKeyManager["OrganizationAPIKey"]):
+    """A manager that narrows its queryset by state of the moment."""
+
+    def get_queryset(self) -> QuerySet[OrganizationAPIKey]:  # type: ignore[override]
+        return super().get_queryset().exclude(name__in=sorted(HIDDEN_KEY_NAMES))
+
+
 class OrganizationAPIKey(AbstractAPIKey):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"
     )
 
     objects: ClassVar[OrganizationAPIKeyManager] = OrganizationAPIKeyManager()
+    visible: ClassVar[VisibleKeysManager] = VisibleKeysManager()
 
     class Meta(AbstractAPIKey.Meta):
         abstract = False
