@@ -218,25 +218,34 @@ def in_process_targets(results: InProcessResults) -> list[Target]:
     return targets
 
 
-#: (claim, endpoint, baseline, minimum ratio): the over-HTTP targets of issue 8.
+#: (claim, endpoint, baseline, minimum ratio, also on CPU): the over-HTTP targets of issue 8.
+#: Each holds on requests/s; the "protection costs almost nothing" ones also on requests per
+#: server CPU-second. Against upstream in ``sync_to_async`` the target is on requests/s only:
+#: that endpoint loses requests/s mostly by waiting for its thread hop, not by spending CPU.
 HTTP_TARGETS = (
-    ("Ninja `APIKeyAuth` / open", "ninja/ours", "ninja/open", 0.90),
-    ("Ninja `APIKeyAuth` / upstream in `sync_to_async`", "ninja/ours", "ninja/upstream", 2.0),
-    ("DRF `HasAPIKey` / open", "drf/ours", "drf/open", 0.90),
+    ("Ninja `APIKeyAuth` / open", "ninja/ours", "ninja/open", 0.90, True),
+    (
+        "Ninja `APIKeyAuth` / upstream in `sync_to_async`",
+        "ninja/ours",
+        "ninja/upstream",
+        2.0,
+        False,
+    ),
+    ("DRF `HasAPIKey` / open", "drf/ours", "drf/open", 0.90, True),
 )
 
 
 def http_targets(servers: Sequence[ServerResults]) -> list[Target]:
-    """Each target twice: on requests/s, and on requests per server CPU-second."""
+    """Each target on requests/s and, where it says so, on requests per server CPU-second."""
     targets: list[Target] = []
     for server in servers:
-        for claim, name, baseline, minimum in HTTP_TARGETS:
+        for claim, name, baseline, minimum, on_cpu in HTTP_TARGETS:
             if name not in server.endpoints or baseline not in server.endpoints:
                 continue
-            for measure, ratios in (
-                ("req/s", server.ratios(name, baseline)),
-                ("req per CPU-s", server.cpu_ratios(name, baseline)),
-            ):
+            measures = [("req/s", server.ratios(name, baseline))]
+            if on_cpu:
+                measures.append(("req per CPU-s", server.cpu_ratios(name, baseline)))
+            for measure, ratios in measures:
                 value = median(ratios)
                 targets.append(
                     Target(
@@ -409,10 +418,15 @@ def render(
     for server in servers:
         if "ninja/upstream" in server.endpoints:
             ceiling = 1 / median(server.ratios("ninja/upstream", "ninja/open"))
+            cpu = median(server.cpu_ratios("ninja/ours", "ninja/upstream"))
+            cpu_ceiling = 1 / median(server.cpu_ratios("ninja/upstream", "ninja/open"))
             parts += [
                 f"Ninja `APIKeyAuth` / upstream ({server.server}) cannot exceed open / upstream, "
                 f"{ceiling:.2f} in this run on requests/s: the 2x target needs an upstream "
-                "endpoint at or below 0.50x the open one.",
+                "endpoint at or below 0.50x the open one. On requests per server CPU-second "
+                f"(not a target) it was {cpu:.2f}, against a ceiling of {cpu_ceiling:.2f}: the "
+                "upstream endpoint spends its extra time waiting for its thread hop more than "
+                "computing.",
                 "",
             ]
     return "\n".join(parts)
