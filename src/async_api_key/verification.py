@@ -208,14 +208,10 @@ class Verifier(Generic[_KeyT]):
         is enforced; without it (scripts, ``get_from_key``) there is no client address
         and the allowlist is not consulted.
         """
-        outcome = self._check_local(raw_key)
-        if outcome is None:
-            parsed = self._parse(raw_key)
-            if isinstance(parsed, VerificationOutcome):
-                outcome = parsed
-            else:
-                outcome = self._check_unknown(parsed) or self._check_stored(parsed)
-        outcome = self.apply_policy(outcome, scopes=scopes, request_meta=request_meta)
+        checked = self._check_offline(raw_key)
+        if isinstance(checked, ParsedKey):
+            checked = self._check_stored(checked)
+        outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
         if outcome.reason is not Reason.VALID or verification_succeeded.receivers:
             signal, payload = self._report(outcome)
             if signal is not None and signal.receivers:
@@ -231,28 +227,29 @@ class Verifier(Generic[_KeyT]):
         request_meta: Mapping[str, Any] | None = None,
     ) -> VerificationOutcome[_KeyT]:
         """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
-        outcome = self._check_local(raw_key)
-        if outcome is None:
-            parsed = self._parse(raw_key)
-            if isinstance(parsed, VerificationOutcome):
-                outcome = parsed
-            else:
-                outcome = self._check_unknown(parsed)
-                if outcome is None:
-                    outcome = await sync_to_async(self._check_stored)(parsed)
-        outcome = self.apply_policy(outcome, scopes=scopes, request_meta=request_meta)
+        checked = self._check_offline(raw_key)
+        if isinstance(checked, ParsedKey):
+            checked = await sync_to_async(self._check_stored)(checked)
+        outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
         if outcome.reason is not Reason.VALID or verification_succeeded.receivers:
             signal, payload = self._report(outcome)
             if signal is not None:
                 await asend(signal, self.model, **payload)
         return outcome
 
-    def _parse(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
+    def _check_offline(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
+        """Answer from memory (a hot key, a missing, malformed or known unknown key), or
+        return the parsed key that the key store must answer. No I/O: safe on the loop."""
+        hot = self._check_local(raw_key)
+        if hot is not None:
+            return hot
         if raw_key is None:
             return VerificationOutcome(Reason.MISSING)
         parsed = parse_key(raw_key)
         if parsed is None:
             return VerificationOutcome(Reason.MALFORMED)
+        if self.cache.is_known_unknown(parsed.lookup):
+            return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
         return parsed
 
     def _check_local(self, raw_key: str | None) -> VerificationOutcome[_KeyT] | None:
@@ -269,12 +266,6 @@ class Verifier(Generic[_KeyT]):
             self.cache.forget(cached.prefix)  # the database path reports the expiry
             return None
         return VerificationOutcome(Reason.VALID, api_key=cached, prefix=cached.prefix)
-
-    def _check_unknown(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT] | None:
-        """Answer a lookup id that recently matched no key (negative cache). No I/O."""
-        if self.cache.is_known_unknown(parsed.lookup):
-            return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
-        return None
 
     def _check_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         """Check the shared cache tier, then the database. Sync: runs I/O."""
