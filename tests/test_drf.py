@@ -13,6 +13,7 @@ from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import override_settings
 from django.utils import timezone
+from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
 from async_api_key.drf import HasScopes, KeyParser
@@ -208,6 +209,14 @@ def test_key_parser_reads_the_key_like_the_upstream_one() -> None:
     request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Api-Key {raw}")
     assert KeyParser().get(request) == raw
     assert KeyParser().get(APIRequestFactory().get("/")) is None
+
+
+def test_key_parser_reads_a_drf_request_as_its_http_request() -> None:
+    """A DRF ``Request`` is read through the ``HttpRequest`` it wraps, with the same result."""
+    raw = _valid()
+    http_request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"api-KEY {raw}")
+    assert KeyParser().get(Request(http_request)) == raw == KeyParser().get(http_request)
+    assert KeyParser().get(Request(APIRequestFactory().get("/"))) is None
 
 
 # Composed permissions

@@ -15,7 +15,6 @@ worker thread, so on adrf async views the ORM still never runs on the event loop
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -80,7 +79,10 @@ class KeyParser:
 
     def get(self, request: HttpRequest | Request) -> str | None:
         """Return the raw key the request carries, or ``None`` if it carries none."""
-        return key_from_request_meta(request.META, keyword=self.keyword)
+        # ``META`` of the ``HttpRequest`` itself: on DRF's ``Request`` it is only reached
+        # through ``__getattr__``, after a failed lookup that costs more than the parsing.
+        meta = getattr(request, "_request", request).META
+        return key_from_request_meta(meta, keyword=self.keyword)
 
 
 class InvalidAPIKey(exceptions.APIException):
@@ -122,10 +124,21 @@ def _error_detail(outcome: VerificationOutcome[Any]) -> dict[str, Any]:
     return body
 
 
-@dataclass(frozen=True)
 class _Memo:
-    raw_key: str | None = field(repr=False)
-    outcome: VerificationOutcome[Any]
+    """One verified key and its outcome; its ``repr`` leaves the key out.
+
+    A plain slotted class: built on every verified request, where a frozen dataclass
+    costs several times more.
+    """
+
+    __slots__ = ("outcome", "raw_key")
+
+    def __init__(self, raw_key: str | None, outcome: VerificationOutcome[Any]) -> None:
+        self.raw_key = raw_key
+        self.outcome = outcome
+
+    def __repr__(self) -> str:
+        return f"_Memo(outcome={self.outcome!r})"
 
 
 @masks_key_locals
@@ -139,12 +152,13 @@ def _verify_once(
     permissions in other threads, but with the same request).
     """
     http_request: HttpRequest = getattr(request, "_request", request)
-    memo: dict[type[AbstractAPIKey], _Memo] = http_request.__dict__.setdefault(
-        _OUTCOMES_ATTRIBUTE, {}
-    )
-    cached = memo.get(model)
-    if cached is not None and cached.raw_key == raw_key:
-        return cached.outcome
+    memo: dict[type[AbstractAPIKey], _Memo] | None = http_request.__dict__.get(_OUTCOMES_ATTRIBUTE)
+    if memo is None:
+        memo = http_request.__dict__.setdefault(_OUTCOMES_ATTRIBUTE, {})
+    else:
+        cached = memo.get(model)
+        if cached is not None and cached.raw_key == raw_key:
+            return cached.outcome
     outcome = get_verifier(model).verify(raw_key, request_meta=http_request.META)
     memo[model] = _Memo(raw_key, outcome)
     return outcome
@@ -175,9 +189,9 @@ class BaseHasAPIKey(permissions.BasePermission):
         outcome = _verify_once(request, self.model, self.get_key(request))
         if outcome.reason is Reason.UNAVAILABLE:
             raise APIKeyStoreUnavailable(outcome)
-        outcome = get_verifier(self.model).apply_scopes(
-            outcome, self.get_required_scopes(request, view)
-        )
+        scopes = self.get_required_scopes(request, view)
+        if scopes:  # requiring none leaves the outcome as it is: skip the call
+            outcome = get_verifier(self.model).apply_scopes(outcome, scopes)
         if outcome.is_valid:
             return True
         self.message = outcome.error_body()
@@ -241,13 +255,14 @@ class APIKeyAuthentication(BaseAuthentication):
         if raw_key is None:
             return None
         outcome = _verify_once(request, self.model, raw_key)
+        api_key = outcome.api_key
+        if outcome.is_valid and api_key is not None:  # the usual case first, with one test
+            return self.get_user(api_key), api_key
         if outcome.reason is Reason.UNAVAILABLE:
             raise APIKeyStoreUnavailable(outcome)
         if outcome.is_authenticated and not outcome.is_valid:
             raise APIKeyRefused(outcome)  # genuine key, refused by policy: no other auth runs
-        if not outcome.is_valid or outcome.api_key is None:
-            raise InvalidAPIKey(outcome, self.authenticate_header(request))
-        return self.get_user(outcome.api_key), outcome.api_key
+        raise InvalidAPIKey(outcome, self.authenticate_header(request))
 
     def get_user(self, api_key: AbstractAPIKey) -> Any:
         """Return what ``request.user`` becomes: DRF's unauthenticated user by default.

@@ -31,7 +31,7 @@ def key_from_authorization(meta: Mapping[str, Any], keyword: str | None = None) 
         return None
     scheme, separator, credentials = authorization.lstrip().partition(" ")
     wanted = api_key_settings.keyword if keyword is None else keyword
-    if not separator or scheme.lower() != wanted.lower():
+    if not separator or (scheme != wanted and scheme.lower() != wanted.lower()):
         return None
     return credentials.strip()
 
