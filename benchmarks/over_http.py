@@ -373,6 +373,7 @@ def measure_all(
     ]
     drf = [
         Endpoint("drf/open", "DRF, open", "/drf/open", hot_key, False),
+        Endpoint("drf/ours-permission", "DRF, `HasAPIKey`", "/drf/ours-permission", hot_key, True),
         Endpoint(
             "drf/ours",
             "DRF, `HasAPIKey` + `APIKeyAuthentication`",

@@ -231,7 +231,8 @@ HTTP_TARGETS = (
         2.0,
         False,
     ),
-    ("DRF `HasAPIKey` / open", "drf/ours", "drf/open", 0.90, True),
+    ("DRF `HasAPIKey` / open", "drf/ours-permission", "drf/open", 0.90, True),
+    ("DRF `HasAPIKey` + `APIKeyAuthentication` / open", "drf/ours", "drf/open", 0.90, True),
 )
 
 

@@ -4,8 +4,8 @@ Every endpoint answers the same small JSON body; only its protection differs:
 
 - Ninja (async operations): open, ``APIKeyAuth``, and the upstream manager wrapped in
   ``sync_to_async`` (what a Ninja user of djangorestframework-api-key writes today);
-- DRF (sync views): open, our ``HasAPIKey`` with ``APIKeyAuthentication``, and upstream's
-  ``HasAPIKey``.
+- DRF (sync views): open, our ``HasAPIKey`` alone and with ``APIKeyAuthentication``, and
+  upstream's ``HasAPIKey``.
 
 Every client sends ``Authorization: Api-Key <key>``, the header both libraries read.
 """
@@ -78,6 +78,12 @@ class OursView(OpenView):
     permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [HasAPIKey]
 
 
+class OursPermissionView(OpenView):
+    """Our ``HasAPIKey`` alone: what a djangorestframework-api-key user has after migrating."""
+
+    permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [HasAPIKey]
+
+
 class UpstreamView(OpenView):
     permission_classes: ClassVar[list[Any]] = [UpstreamHasAPIKey]
 
@@ -86,5 +92,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ninja/", api.urls),
     path("drf/open", OpenView.as_view()),
     path("drf/ours", OursView.as_view()),
+    path("drf/ours-permission", OursPermissionView.as_view()),
     path("drf/upstream", UpstreamView.as_view()),
 ]
