@@ -88,3 +88,17 @@ def test_a_manager_that_narrows_its_queryset_is_asked_every_time(
     monkeypatch.setattr(testapp_models, "HIDDEN_KEY_NAMES", set())
     clear_local()  # the negative cache remembers the lookup id as unknown
     assert verifier.verify(raw).is_valid
+
+
+def test_a_query_that_cannot_be_compiled_is_built_by_the_orm(
+    monkeypatch: pytest.MonkeyPatch, queries: QueryLog
+) -> None:
+    api_key, _ = APIKey.objects.create_key(name="x")
+    monkeypatch.setattr("async_api_key.lookup._compile_lookup", lambda manager, db: None)
+    loader = KeyLoader(APIKey.objects, compile_query=True)
+    with queries.capture():
+        loaded = loader.load(api_key.prefix)
+        assert loader.load("NoSuchLookup") is None
+    assert loaded is not None
+    assert loaded.pk == api_key.pk
+    assert queries.count == 2
