@@ -425,9 +425,9 @@ def render(
                 f"Ninja `APIKeyAuth` / upstream ({server.server}) cannot exceed open / upstream, "
                 f"{ceiling:.2f} in this run on requests/s: the 2x target needs an upstream "
                 "endpoint at or below 0.50x the open one. On requests per server CPU-second "
-                f"(not a target) it was {cpu:.2f}, against a ceiling of {cpu_ceiling:.2f}: the "
-                "upstream endpoint spends its extra time waiting for its thread hop more than "
-                "computing.",
+                f"(not a target) it was {cpu:.2f}, with open / upstream at {cpu_ceiling:.2f}: "
+                "the upstream endpoint spends its extra time waiting for its thread hop more "
+                "than computing.",
                 "",
             ]
     return "\n".join(parts)
