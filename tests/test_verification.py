@@ -410,3 +410,14 @@ def test_verifiers_are_built_once_per_model_and_manager() -> None:
     assert APIKey.objects.verifier is APIKey.objects.verifier
     assert get_verifier(OrganizationAPIKey).model is OrganizationAPIKey
     assert APIKey.objects.verifier.manager is APIKey.objects
+
+
+def test_managers_made_per_call_share_one_verifier() -> None:
+    from async_api_key import verification
+
+    first = APIKey.objects.db_manager("default").verifier
+    before = len(verification._verifiers)
+    for _ in range(50):
+        assert APIKey.objects.db_manager("default").verifier is first
+    assert len(verification._verifiers) == before
+    assert APIKey.objects.db_manager("default").verifier is not APIKey.objects.verifier

@@ -18,7 +18,7 @@ A malformed key stops at the parse: no query, no thread hop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -29,6 +29,7 @@ from django.db import router, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.hashable import make_hashable
 
 from .cache import VerificationCache
 from .conf import api_key_settings
@@ -405,7 +406,7 @@ class Verifier(Generic[_KeyT]):
         return verification_failed, {"reason": outcome.reason, "prefix": outcome.prefix}
 
 
-_verifiers: dict[tuple[type[Any], BaseAPIKeyManager[Any] | None], Verifier[Any]] = {}
+_verifiers: dict[Hashable, Verifier[Any]] = {}
 
 
 def get_verifier(
@@ -418,5 +419,31 @@ def get_verifier(
     """
     verifier = _verifiers.get((model, manager))
     if verifier is None:
-        verifier = _verifiers.setdefault((model, manager), Verifier(model, manager=manager))
+        verifier = _shared_verifier(model, manager)
+    return verifier
+
+
+def _shared_verifier(
+    model: type[_KeyT], manager: BaseAPIKeyManager[_KeyT] | None
+) -> Verifier[_KeyT]:
+    key: Hashable
+    if manager is None or model._meta.managers_map.get(manager.name) is manager:
+        key = (model, manager)
+    else:
+        # A manager made on the fly (``db_manager()``, a copy) is shared by what decides its
+        # behaviour, so that code making one per request does not keep a verifier per request.
+        try:
+            key = (
+                model,
+                type(manager),
+                manager._db,
+                make_hashable(getattr(manager, "_constructor_args", ())),
+                make_hashable(getattr(manager, "_hints", None)),
+            )
+            hash(key)
+        except TypeError:
+            return Verifier(model, manager=manager)  # one of a kind: not kept
+    verifier = _verifiers.get(key)
+    if verifier is None:
+        verifier = _verifiers.setdefault(key, Verifier(model, manager=manager))
     return verifier
