@@ -26,7 +26,7 @@ def test_create_key_returns_the_saved_key_and_the_raw_key_once() -> None:
     assert raw not in stored.hashed_key
     assert stored.hashed_key.startswith("sha512$$")
     assert stored.is_valid(raw)
-    assert not stored.is_valid(raw[:-1] + "x")
+    assert not stored.is_valid(raw[:-1] + ("x" if raw[-1] != "x" else "y"))
 
 
 def test_namespace_and_algorithm_come_from_settings(settings: object) -> None:
