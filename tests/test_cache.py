@@ -3,6 +3,7 @@ that can affect validity is seen at once in this process."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -166,6 +167,74 @@ def test_a_key_that_expires_while_cached_is_refused() -> None:
     assert verifier.verify(raw).is_valid
     APIKey.objects.filter(pk=api_key.pk).update(expiry_date=timezone.now() - timedelta(seconds=1))
     assert verifier.verify(raw).reason is Reason.EXPIRED
+
+
+def test_a_key_whose_expiry_passes_while_it_is_cached_is_refused_by_the_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No change to the row at all: only time passes the key's expiry_date."""
+    expiry = timezone.now() + timedelta(seconds=5)
+    _, raw = APIKey.objects.create_key(name="x", expiry_date=expiry)
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    monkeypatch.setattr(timezone, "now", lambda: expiry + timedelta(seconds=1))
+    assert verifier.verify(raw).reason is Reason.EXPIRED
+    assert len(cache_module._positive) == 0
+
+
+class _Clock:
+    """Stands in for the cache's monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@override_settings(ASYNC_API_KEY={"CACHE_TTL": 10, "NEGATIVE_CACHE_TTL": 5})
+def test_entries_expire_after_their_ttl(monkeypatch: pytest.MonkeyPatch, queries: QueryLog) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(cache_module, "time", clock)
+    _, raw = APIKey.objects.create_key(name="x")
+    unknown = generate_key("ak").raw
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    assert verifier.verify(unknown).reason is Reason.UNKNOWN
+    clock.now += 4
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+        assert verifier.verify(unknown).reason is Reason.UNKNOWN
+    assert queries.count == 0
+    clock.now += 2  # past the negative TTL only
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+        assert verifier.verify(unknown).reason is Reason.UNKNOWN
+    assert queries.count == 1
+    clock.now += 10  # past both
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count == 1
+    assert len(cache_module._positive._by_prefix) == 1
+
+
+def test_an_entry_invalidated_during_a_hit_is_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock-free read: an invalidation between finding an entry and using it wins."""
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+
+    class RevokingMidRead(OrderedDict[Any, Any]):
+        def get(self, key: Any, default: Any = None) -> Any:
+            found = super().get(key, default)
+            APIKey.objects.filter(pk=api_key.pk).update(revoked=True)
+            return found
+
+    racing = RevokingMidRead(cache_module._positive._items)
+    monkeypatch.setattr(cache_module._positive, "_items", racing)
+    assert verifier.cache.get_local(raw) is None
+    assert len(racing) == 0
+    assert verifier.verify(raw).reason is Reason.REVOKED
 
 
 def test_revocation_racing_a_database_read_is_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
