@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache as default_cache
+from django.core.cache import caches
 from django.test import override_settings
 from django.utils import timezone
 
@@ -349,6 +350,28 @@ def test_a_revocation_reaches_the_shared_tier() -> None:
     assert verifier.verify(raw).is_valid
     api_key.revoke()
     cache_module.clear_local()
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@pytest.mark.usefixtures("shared_tier")
+def test_a_revocation_during_a_shared_tier_read_is_not_cached_locally(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    cache_module.clear_local()
+    shared = caches["default"]
+    read = shared.get
+
+    def read_then_revoke(key: str, default: Any = None) -> Any:
+        value = read(key, default)
+        APIKey.objects.filter(pk=api_key.pk).update(revoked=True)
+        return value
+
+    monkeypatch.setattr(shared, "get", read_then_revoke)
+    verifier.verify(raw)  # concurrent with the revocation: either answer is right
+    monkeypatch.undo()
     assert verifier.verify(raw).reason is Reason.REVOKED
 
 

@@ -244,6 +244,7 @@ class VerificationCache(Generic[_KeyT]):
         alias = api_key_settings.shared_cache_alias
         if not api_key_settings.cache_enabled or alias is None:
             return None
+        epoch = _positive.epoch  # an invalidation during the read keeps its result out
         try:
             stored = caches[alias].get(self._shared_key(prefix))
         except Exception:  # any cache failure falls back to the database
@@ -259,7 +260,7 @@ class VerificationCache(Generic[_KeyT]):
             return None
         if not hmac.compare_digest(digest, key_digest(raw_key)):
             return None
-        entry = self._put_local(prefix, digest, values, stored.get("db"), {})
+        entry = self._put_local(prefix, digest, values, stored.get("db"), {}, epoch=epoch)
         return self._materialize(entry)
 
     def epoch(self) -> int:
