@@ -6,7 +6,6 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,16 +14,21 @@ from django.contrib.auth.models import User
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient, Client, RequestFactory, override_settings
-from django.utils import timezone
 from ninja import NinjaAPI
 from ninja.testing import TestAsyncClient, TestClient
 from ninja.testing.client import NinjaResponse
 
-from async_api_key.keys import checksum, generate_key
 from async_api_key.models import AbstractAPIKey, APIKey
 from async_api_key.ninja import APIKeyAuth, APIKeyRefused
 from async_api_key.verification import Reason
 from tests.conftest import HopCounter
+from tests.key_factories import (
+    MALFORMED_KEY,
+    a_second_ago,
+    revoke,
+    unknown_key,
+    wrong_secret_for,
+)
 from tests.ninja_app import (
     ORDERS_READ,
     ORGANIZATION_KEY,
@@ -112,27 +116,23 @@ def _other_scheme(model: KeyModel, monkeypatch: pytest.MonkeyPatch) -> Headers:
 
 
 def _malformed(model: KeyModel, monkeypatch: pytest.MonkeyPatch) -> Headers:
-    return api_key_header("definitely not a key")
+    return api_key_header(MALFORMED_KEY)
 
 
 def _unknown(model: KeyModel, monkeypatch: pytest.MonkeyPatch) -> Headers:
-    return api_key_header(generate_key("ak").raw)
+    return api_key_header(unknown_key())
 
 
 def _invalid_secret(model: KeyModel, monkeypatch: pytest.MonkeyPatch) -> Headers:
-    api_key, _ = create_key(model)
-    body = f"ak_{api_key.prefix}_{'z' * 32}"
-    return api_key_header(body + checksum(body))
+    return api_key_header(wrong_secret_for(create_key(model)[0].prefix))
 
 
 def _revoked(model: KeyModel, monkeypatch: pytest.MonkeyPatch) -> Headers:
-    api_key, raw = create_key(model)
-    api_key.revoke()
-    return api_key_header(raw)
+    return api_key_header(revoke(create_key(model)))
 
 
 def _expired(model: KeyModel, monkeypatch: pytest.MonkeyPatch) -> Headers:
-    return api_key_header(create_key(model, expiry_date=timezone.now() - timedelta(seconds=1))[1])
+    return api_key_header(create_key(model, expiry_date=a_second_ago())[1])
 
 
 def _owner_retired(model: KeyModel, monkeypatch: pytest.MonkeyPatch) -> Headers:

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import Client, override_settings
-from django.utils import timezone
 
-from async_api_key.keys import checksum, generate_key
 from async_api_key.models import APIKey
+from tests.key_factories import (
+    expired_key,
+    revoked_key,
+    unknown_key,
+    valid_key,
+    with_bad_checksum,
+    wrong_secret_key,
+)
 from tests.outages import CACHES_WITH_A_BROKEN_ALIAS
 from tests.testapp.models import OrganizationAPIKey
 
@@ -33,29 +38,8 @@ class Case:
     code: str | None = None
 
 
-def _key(**fields: Any) -> str:
-    return APIKey.objects.create_key(name="parity", **fields)[1]
-
-
 def _authorization(raw: str, keyword: str = "Api-Key") -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"{keyword} {raw}"}
-
-
-def _wrong_secret() -> dict[str, Any]:
-    api_key, _ = APIKey.objects.create_key(name="parity")
-    body = f"ak_{api_key.prefix}_{'w' * 32}"
-    return _authorization(body + checksum(body))
-
-
-def _revoked() -> dict[str, Any]:
-    api_key, raw = APIKey.objects.create_key(name="parity")
-    api_key.revoke()
-    return _authorization(raw)
-
-
-def _bad_checksum() -> dict[str, Any]:
-    raw = _key()
-    return _authorization(raw[:-1] + ("A" if raw[-1] != "A" else "B"))
 
 
 def _other_model_key() -> dict[str, Any]:
@@ -68,23 +52,18 @@ def _other_model_key() -> dict[str, Any]:
 
 
 CASES = [
-    Case("valid key", "plain", lambda: _authorization(_key()), 200),
-    Case("keyword in any case", "plain", lambda: _authorization(_key(), "api-KEY"), 200),
-    Case("X-API-Key header", "plain", lambda: {"HTTP_X_API_KEY": _key()}, 200),
+    Case("valid key", "plain", lambda: _authorization(valid_key()), 200),
+    Case("keyword in any case", "plain", lambda: _authorization(valid_key(), "api-KEY"), 200),
+    Case("X-API-Key header", "plain", lambda: {"HTTP_X_API_KEY": valid_key()}, 200),
     Case("no key", "plain", dict, 401),
-    Case("other scheme", "plain", lambda: _authorization(_key(), "Bearer"), 401),
+    Case("other scheme", "plain", lambda: _authorization(valid_key(), "Bearer"), 401),
     Case("malformed", "plain", lambda: _authorization("not-a-key"), 401),
     Case("empty", "plain", lambda: {"HTTP_X_API_KEY": ""}, 401),
-    Case("bad checksum", "plain", _bad_checksum, 401),
-    Case("unknown", "plain", lambda: _authorization(generate_key("ak").raw), 401),
-    Case("wrong secret", "plain", _wrong_secret, 401),
-    Case("revoked", "plain", _revoked, 401),
-    Case(
-        "expired",
-        "plain",
-        lambda: _authorization(_key(expiry_date=timezone.now() - timedelta(seconds=1))),
-        401,
-    ),
+    Case("bad checksum", "plain", lambda: _authorization(with_bad_checksum(valid_key())), 401),
+    Case("unknown", "plain", lambda: _authorization(unknown_key()), 401),
+    Case("wrong secret", "plain", lambda: _authorization(wrong_secret_key()), 401),
+    Case("revoked", "plain", lambda: _authorization(revoked_key()), 401),
+    Case("expired", "plain", lambda: _authorization(expired_key()), 401),
     Case("key of another model", "plain", _other_model_key, 401),
     Case(
         "upstream-format garbage",
@@ -92,30 +71,34 @@ CASES = [
         lambda: _authorization("ABCDEFGH.abcdefghijklmnopqrstuvwxyz012345"),
         401,
     ),
-    Case("scope granted", "scoped", lambda: _authorization(_key(scopes=["orders:read"])), 200),
-    Case("scope by wildcard", "scoped", lambda: _authorization(_key(scopes=["orders:*"])), 200),
+    Case("scope granted", "scoped", lambda: _authorization(valid_key(scopes=["orders:read"])), 200),
+    Case(
+        "scope by wildcard", "scoped", lambda: _authorization(valid_key(scopes=["orders:*"])), 200
+    ),
     Case(
         "scope missing",
         "scoped",
-        lambda: _authorization(_key(scopes=["billing:read"])),
+        lambda: _authorization(valid_key(scopes=["billing:read"])),
         403,
         "insufficient_scope",
     ),
-    Case("no scopes at all", "scoped", lambda: _authorization(_key()), 403, "insufficient_scope"),
+    Case(
+        "no scopes at all", "scoped", lambda: _authorization(valid_key()), 403, "insufficient_scope"
+    ),
     Case(
         "allowed network",
         "plain",
-        lambda: _authorization(_key(allowed_networks=["127.0.0.0/8"])),
+        lambda: _authorization(valid_key(allowed_networks=["127.0.0.0/8"])),
         200,
     ),
     Case(
         "outside allowed networks",
         "plain",
-        lambda: _authorization(_key(allowed_networks=["203.0.113.0/24"])),
+        lambda: _authorization(valid_key(allowed_networks=["203.0.113.0/24"])),
         403,
         "ip_not_allowed",
     ),
-    Case("within rate limit", "throttled", lambda: _authorization(_key()), 200),
+    Case("within rate limit", "throttled", lambda: _authorization(valid_key()), 200),
 ]
 
 
@@ -132,7 +115,7 @@ def test_both_frameworks_answer_alike(case: Case) -> None:
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_rate_limit_answers_429_with_retry_after(framework: str) -> None:
-    headers = _authorization(_key())
+    headers = _authorization(valid_key())
     url = FRAMEWORKS[framework].format("throttled")
     statuses = [Client(**headers).get(url).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
@@ -143,7 +126,7 @@ def test_rate_limit_answers_429_with_retry_after(framework: str) -> None:
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_a_key_own_rate_limit_wins_over_the_default(framework: str) -> None:
-    headers = _authorization(_key(rate_limit="1/min"))
+    headers = _authorization(valid_key(rate_limit="1/min"))
     url = FRAMEWORKS[framework].format("throttled")
     assert [Client(**headers).get(url).status_code for _ in range(2)] == [200, 429]
 
@@ -152,7 +135,7 @@ def test_a_key_own_rate_limit_wins_over_the_default(framework: str) -> None:
 def test_database_outage_answers_503_with_json(
     framework: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    headers = _authorization(_key())
+    headers = _authorization(valid_key())
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection refused")
@@ -170,8 +153,8 @@ def test_database_outage_answers_503_with_json(
 )
 def test_cache_outage_still_answers_correctly(framework: str) -> None:
     url = FRAMEWORKS[framework].format("plain")
-    assert Client(**_authorization(_key())).get(url).status_code == 200
-    assert Client(**_revoked()).get(url).status_code == 401
+    assert Client(**_authorization(valid_key())).get(url).status_code == 200
+    assert Client(**_authorization(revoked_key())).get(url).status_code == 401
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -181,7 +164,7 @@ def test_cache_outage_still_answers_correctly(framework: str) -> None:
 )
 def test_rate_limit_store_outage_refuses_with_503(framework: str) -> None:
     url = FRAMEWORKS[framework].format("throttled")
-    response = Client(**_authorization(_key())).get(url)
+    response = Client(**_authorization(valid_key())).get(url)
     assert response.status_code == 503
 
 

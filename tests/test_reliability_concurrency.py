@@ -26,8 +26,8 @@ from django.core.asgi import get_asgi_application
 from django.db import connection
 from django.test import override_settings
 
-from async_api_key.keys import checksum, generate_key
 from async_api_key.models import APIKey
+from tests.key_factories import unknown_key, wrong_secret_for
 from tests.reliability_servers import serve_in_thread
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.reliability_urls")]
@@ -89,10 +89,9 @@ async def _mixed_keys() -> list[Presented]:
         await api_key.arevoke()
         presented.append(Presented(raw, None))
     for _ in range(3):
-        presented.append(Presented(generate_key("ak").raw, None))
+        presented.append(Presented(unknown_key(), None))
     api_key, _ = await APIKey.objects.acreate_key(name="wrong-secret")
-    body = f"ak_{api_key.prefix}_{'s' * 32}"
-    presented.append(Presented(body + checksum(body), None))
+    presented.append(Presented(wrong_secret_for(api_key.prefix), None))
     presented.append(Presented("not-a-key", None))
     return presented
 

@@ -35,6 +35,7 @@ from async_api_key.keys import (
 )
 from async_api_key.models import APIKey
 from tests.conftest import QueryLog
+from tests.key_factories import wrong_secret_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.parity_urls")]
 
@@ -118,12 +119,8 @@ def unknown_lookup_keys() -> st.SearchStrategy[str]:
 def wrong_secret_keys(lookup: str) -> st.SearchStrategy[str]:
     """Valid shape and checksum, the lookup id of a stored key, a secret that is not its."""
 
-    def build(secret: str) -> str:
-        body = f"ak_{lookup}_{secret}"
-        return body + checksum(body)
-
     return st.text(alphabet=BASE62_ALPHABET, min_size=SECRET_LENGTH, max_size=SECRET_LENGTH).map(
-        build
+        lambda secret: wrong_secret_for(lookup, secret)
     )
 
 

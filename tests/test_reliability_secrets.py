@@ -11,7 +11,6 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 import django
@@ -21,16 +20,22 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import Client, override_settings
-from django.utils import timezone
 from django.views.debug import ExceptionReporter
 
 from async_api_key import cache as cache_module
 from async_api_key import drf, hashing, ninja, signals
 from async_api_key.hashing import check_key, hash_key
-from async_api_key.keys import checksum, generate_key, parse_key, random_base62
+from async_api_key.keys import generate_key, parse_key, random_base62
 from async_api_key.models import APIKey
 from async_api_key.verification import Reason, VerificationOutcome, Verifier
 from tests.conftest import HopCounter
+from tests.key_factories import (
+    expired_key,
+    revoked_key,
+    unknown_key,
+    valid_key,
+    wrong_secret_for,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.reliability_urls")]
 
@@ -111,17 +116,13 @@ def _outcomes() -> list[tuple[VerificationOutcome[APIKey], str]]:
     """One outcome of every kind, each with the raw key it was verified from."""
     verifier = Verifier(APIKey)
     meta = {"REMOTE_ADDR": "192.0.2.1"}
-    valid_raw = APIKey.objects.create_key(name="valid", scopes=["orders:read"])[1]
-    revoked, revoked_raw = APIKey.objects.create_key(name="revoked")
-    revoked.revoke()
-    expired_raw = APIKey.objects.create_key(
-        name="expired", expiry_date=timezone.now() - timedelta(seconds=1)
-    )[1]
+    valid_raw = valid_key(scopes=["orders:read"])
+    revoked_raw = revoked_key(name="revoked")
+    expired_raw = expired_key(name="expired")
     fenced_raw = APIKey.objects.create_key(name="fenced", allowed_networks=["203.0.113.0/24"])[1]
     stored, _ = APIKey.objects.create_key(name="wrong secret")
-    body = f"ak_{stored.prefix}_{random_base62(32)}"
-    wrong_raw = body + checksum(body)
-    unknown_raw = generate_key("ak").raw
+    wrong_raw = wrong_secret_for(stored.prefix, random_base62(32))
+    unknown_raw = unknown_key()
     outcomes = [
         (verifier.verify(valid_raw), valid_raw),
         (verifier.verify(valid_raw), valid_raw),  # from the cache
@@ -270,8 +271,8 @@ def test_no_cache_key_or_value_holds_a_raw_key() -> None:
     raws = [APIKey.objects.create_key(name=f"k{index}")[1] for index in range(2)]
     revoked, revoked_raw = APIKey.objects.create_key(name="revoked")
     revoked.revoke()
-    body = f"ak_{revoked.prefix}_{random_base62(32)}"
-    presented = [*raws, revoked_raw, body + checksum(body), generate_key("ak").raw]
+    wrong_raw = wrong_secret_for(revoked.prefix, random_base62(32))
+    presented = [*raws, revoked_raw, wrong_raw, unknown_key()]
     for raw in presented:
         for url in ("/ninja/throttled", "/drf/throttled", "/ninja/plain", "/drf/plain"):
             Client(HTTP_AUTHORIZATION=f"Api-Key {raw}").get(url)
@@ -315,8 +316,7 @@ async def test_unknown_lookup_id_and_wrong_secret_take_the_same_path_on_the_asyn
     monkeypatch.setattr(hashing, "hash_key", traced_hash)
     monkeypatch.setattr("async_api_key.hashing.hmac.compare_digest", traced_compare)
     stored, _ = await APIKey.objects.acreate_key(name="stored")
-    body = f"ak_{stored.prefix}_{random_base62(32)}"
-    wrong_secret, unknown = body + checksum(body), generate_key("ak").raw
+    wrong_secret, unknown = wrong_secret_for(stored.prefix, random_base62(32)), unknown_key()
     verifier = Verifier(APIKey)
     paths = {}
     for label, raw in [("unknown", unknown), ("wrong secret", wrong_secret)]:

@@ -18,9 +18,9 @@ from django.utils import timezone
 from async_api_key import hashing
 from async_api_key.exceptions import KeyStoreUnavailable
 from async_api_key.hashing import hash_key
-from async_api_key.keys import checksum, generate_key
 from async_api_key.models import APIKey
 from async_api_key.verification import Reason, VerificationOutcome, Verifier
+from tests import key_factories as keys
 from tests.conftest import HopCounter, QueryLog
 from tests.testapp.models import Organization, OrganizationAPIKey
 
@@ -29,52 +29,19 @@ LEGACY_RAW = "AbCdEfGh.abcdefghijklmnopqrstuvwxyz012345"
 Setup = Callable[[], str]
 
 
-def _valid() -> str:
-    return APIKey.objects.create_key(name="valid")[1]
-
-
 def _missing() -> None:
     return None
 
 
-def _malformed() -> str:
-    return "definitely not a key"
-
-
-def _bad_checksum() -> str:
-    raw = _valid()
-    return raw[:-1] + ("A" if raw[-1] != "A" else "B")
-
-
-def _unknown() -> str:
-    return generate_key("ak").raw
-
-
-def _invalid_secret() -> str:
-    api_key, _ = APIKey.objects.create_key(name="x")
-    body = f"ak_{api_key.prefix}_{'z' * 32}"
-    return body + checksum(body)
-
-
-def _revoked() -> str:
-    api_key, raw = APIKey.objects.create_key(name="x")
-    api_key.revoke()
-    return raw
-
-
-def _expired() -> str:
-    return APIKey.objects.create_key(name="x", expiry_date=timezone.now() - timedelta(seconds=1))[1]
-
-
 CASES: list[tuple[str, Callable[[], str | None], Reason]] = [
-    ("valid", _valid, Reason.VALID),
+    ("valid", keys.valid_key, Reason.VALID),
     ("missing", _missing, Reason.MISSING),
-    ("malformed", _malformed, Reason.MALFORMED),
-    ("bad checksum", _bad_checksum, Reason.MALFORMED),
-    ("unknown lookup id", _unknown, Reason.UNKNOWN),
-    ("wrong secret", _invalid_secret, Reason.INVALID_SECRET),
-    ("revoked", _revoked, Reason.REVOKED),
-    ("expired", _expired, Reason.EXPIRED),
+    ("malformed", lambda: keys.MALFORMED_KEY, Reason.MALFORMED),
+    ("bad checksum", lambda: keys.with_bad_checksum(keys.valid_key()), Reason.MALFORMED),
+    ("unknown lookup id", keys.unknown_key, Reason.UNKNOWN),
+    ("wrong secret", keys.wrong_secret_key, Reason.INVALID_SECRET),
+    ("revoked", keys.revoked_key, Reason.REVOKED),
+    ("expired", keys.expired_key, Reason.EXPIRED),
 ]
 
 
@@ -108,7 +75,7 @@ NO_CACHE = {"CACHE_ENABLED": False}
 @pytest.mark.django_db
 @override_settings(ASYNC_API_KEY=NO_CACHE)
 def test_valid_key_costs_one_query_once_last_used_is_fresh(queries: QueryLog) -> None:
-    raw = _valid()
+    raw = keys.valid_key()
     verifier = Verifier(APIKey)
     with queries.capture():
         assert verifier.verify(raw).is_valid
@@ -121,7 +88,7 @@ def test_valid_key_costs_one_query_once_last_used_is_fresh(queries: QueryLog) ->
 @pytest.mark.django_db
 @override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": None, **NO_CACHE})
 def test_valid_key_costs_one_query_without_last_used(queries: QueryLog) -> None:
-    raw = _valid()
+    raw = keys.valid_key()
     with queries.capture():
         assert Verifier(APIKey).verify(raw).is_valid
     assert queries.count == 1
@@ -173,7 +140,7 @@ def test_unknown_lookup_id_and_wrong_secret_take_the_same_path(
     monkeypatch.setattr(
         "async_api_key.hashing.hmac.compare_digest", tracing("compare", hmac.compare_digest)
     )
-    unknown, wrong = _unknown(), _invalid_secret()
+    unknown, wrong = keys.unknown_key(), keys.wrong_secret_key()
     verifier = Verifier(APIKey)
     calls.clear()
     assert verifier.verify(unknown).reason is Reason.UNKNOWN
@@ -199,14 +166,14 @@ def test_scopes_are_policy_on_a_genuine_key() -> None:
 
 @pytest.mark.django_db
 def test_a_key_without_scopes_fails_every_scoped_check() -> None:
-    raw = _valid()
+    raw = keys.valid_key()
     assert Verifier(APIKey).verify(raw).is_valid
     assert Verifier(APIKey).verify(raw, scopes=["x"]).reason is Reason.INSUFFICIENT_SCOPE
 
 
 @pytest.mark.django_db
 def test_scopes_are_not_checked_for_keys_that_failed() -> None:
-    outcome = Verifier(APIKey).verify(_revoked(), scopes=["x"])
+    outcome = Verifier(APIKey).verify(keys.revoked_key(), scopes=["x"])
     assert outcome.reason is Reason.REVOKED
 
 
@@ -299,7 +266,7 @@ def _break_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_database_outage_fails_closed_with_a_clear_reason(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    raw = _valid()
+    raw = keys.valid_key()
     _break_the_database(monkeypatch)
     with caplog.at_level(logging.ERROR, logger="async_api_key"):
         outcome = Verifier(APIKey).verify(raw)
@@ -325,7 +292,7 @@ async def test_database_outage_on_the_async_path(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.django_db
 def test_failures_are_logged_with_reason_and_prefix_only(caplog: pytest.LogCaptureFixture) -> None:
-    raw = _revoked()
+    raw = keys.revoked_key()
     with caplog.at_level(logging.INFO, logger="async_api_key"):
         Verifier(APIKey).verify(raw)
     [record] = caplog.records
@@ -336,7 +303,7 @@ def test_failures_are_logged_with_reason_and_prefix_only(caplog: pytest.LogCaptu
 
 @pytest.mark.django_db
 def test_outcome_repr_never_shows_the_key() -> None:
-    raw = _valid()
+    raw = keys.valid_key()
     outcome = Verifier(APIKey).verify(raw)
     assert raw not in repr(outcome)
     assert raw not in str(outcome)
@@ -390,7 +357,7 @@ def test_unavailable_body() -> None:
 def test_a_failed_last_used_write_does_not_refuse_a_valid_key(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    raw = _valid()
+    raw = keys.valid_key()
     real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
 
     def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
