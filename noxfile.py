@@ -32,8 +32,9 @@ class Cell:
 
 CELLS = [
     # The floor of everything we declare: Django 4.2 LTS with DRF 3.15 (the lowest DRF we support;
-    # DRF 3.18 needs Django 5.2, so without a pin pip would pick 3.17 here anyway).
-    Cell("3.10", "4.2", pins=("djangorestframework==3.15.*",)),
+    # DRF 3.18 needs Django 5.2, so without a pin pip would pick 3.17 here anyway) and
+    # django-ninja 1.2 (the first with throttling, which the Ninja adapter builds on).
+    Cell("3.10", "4.2", pins=("djangorestframework==3.15.*", "django-ninja==1.2.*")),
     Cell("3.11", "5.2"),
     Cell("3.12", "6.0"),
     Cell("3.13", "6.1"),

@@ -13,6 +13,10 @@ from typing import Any
 import dj_database_url
 import django
 
+# The suite builds several NinjaAPIs and TestClients; django-ninja < 1.6 refuses that unless
+# told it runs under tests.
+os.environ.setdefault("NINJA_SKIP_REGISTRY", "yes")
+
 SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]

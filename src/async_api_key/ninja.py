@@ -18,14 +18,16 @@ verifier's outcome: the verifier decides (key, scopes, the key's IP allowlist).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, cast
 
+import ninja
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import HttpError
+from ninja.errors import HttpError, Throttled
 from ninja.security.apikey import APIKeyBase
 from ninja.throttling import BaseThrottle
 
@@ -48,6 +50,11 @@ _UNSAFE_IN_SCHEME_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
 #: Scheme name -> the configuration it documents, so two configurations never share a name.
 _scheme_configurations: dict[str, tuple[object, ...]] = {}
 _scheme_classes: dict[tuple[type[APIKeyAuth], str], type[APIKeyAuth]] = {}
+
+#: django-ninja 1.7 started sending ``Retry-After`` with its 429 answers.
+_NINJA_SENDS_RETRY_AFTER: Final = tuple(
+    int(part) for part in ninja.__version__.split(".")[:2] if part.isdigit()
+) >= (1, 7)
 
 
 class APIKeyRefused(HttpError):
@@ -76,7 +83,9 @@ class APIKeyRefused(HttpError):
 def register_error_handler(api: NinjaAPI) -> None:
     """Answer :class:`APIKeyRefused` on ``api`` with the outcome's full JSON body.
 
-    The body is rendered by ``api.create_response``, so the API's renderer is honoured.
+    The body is rendered by ``api.create_response``, so the API's renderer is honoured. On
+    django-ninja < 1.7, which does not send ``Retry-After`` with a 429 itself, it also adds
+    that header to throttled answers (whose body stays the API's ``HttpError`` format).
     """
 
     def answer_refusal(
@@ -87,6 +96,22 @@ def register_error_handler(api: NinjaAPI) -> None:
         return api.create_response(request, refusal.body, status=refusal.status_code)
 
     api.add_exception_handler(APIKeyRefused, answer_refusal)
+    if not _NINJA_SENDS_RETRY_AFTER:
+        api.add_exception_handler(Throttled, _retry_after_answer(api))
+
+
+def _retry_after_answer(
+    api: NinjaAPI,
+) -> Callable[[HttpRequest, Throttled | type[Throttled]], HttpResponse]:
+    def answer_throttled(request: HttpRequest, exc: Throttled | type[Throttled]) -> HttpResponse:
+        throttled = cast(Throttled, exc)
+        # Answered by the API's HttpError handler, so a project's own format is kept.
+        response = api.on_exception(request, HttpError(throttled.status_code, str(throttled)))
+        if throttled.wait is not None and not response.has_header("Retry-After"):
+            response["Retry-After"] = str(math.ceil(throttled.wait))
+        return response
+
+    return answer_throttled
 
 
 class APIKeyAuth(APIKeyBase):
