@@ -611,3 +611,25 @@ def test_openapi_names_the_upstream_custom_header() -> None:
 def test_bad_scopes_fail_when_the_auth_is_created() -> None:
     with pytest.raises(ValueError, match="orders read"):
         APIKeyAuth(scopes=["orders read"])
+
+
+def test_the_error_handler_adds_retry_after_in_the_apis_own_format() -> None:
+    """What ``register_error_handler`` installs on django-ninja < 1.7, which lacks the header."""
+    from django.http import HttpRequest, HttpResponse
+    from ninja.errors import HttpError, Throttled
+
+    from async_api_key.ninja import _retry_after_answer
+
+    api = NinjaAPI(urls_namespace="retry-after-format")
+
+    def house_format(request: HttpRequest, exc: HttpError | type[HttpError]) -> HttpResponse:
+        assert isinstance(exc, HttpError)
+        return api.create_response(request, {"error": str(exc)}, status=exc.status_code)
+
+    api.add_exception_handler(HttpError, house_format)
+    answer = _retry_after_answer(api)
+    response = answer(RequestFactory().get("/"), Throttled(wait=3))
+    assert response.status_code == 429
+    assert response["Retry-After"] == "3"
+    assert "error" in response.content.decode()
+    assert not answer(RequestFactory().get("/"), Throttled(wait=None)).has_header("Retry-After")
