@@ -251,7 +251,8 @@ def check_endpoint(port: int, endpoint: Endpoint) -> None:
     if status != 200:
         raise RuntimeError(f"{endpoint.name}: expected 200 with the key, got {status}")
     if endpoint.protected:
-        refused = _get(port, endpoint.path, endpoint.raw_key[:-1] + "x")
+        last = endpoint.raw_key[-1]
+        refused = _get(port, endpoint.path, endpoint.raw_key[:-1] + ("x" if last != "x" else "y"))
         if refused not in (401, 403):
             raise RuntimeError(f"{endpoint.name}: a bad key got {refused}, not 401/403")
 
