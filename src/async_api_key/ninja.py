@@ -354,7 +354,9 @@ class APIKeyRateThrottle(BaseThrottle):
         self, request: HttpRequest, api_key: AbstractAPIKey, rate_text: str
     ) -> RateDecision | None:
         identity = key_identity(api_key)
-        counted = getattr(request, _RATE_DECISION_ATTRIBUTE, None)
+        # The instance's own attributes: a stand-in request (older django-ninja TestClients
+        # passes a Mock) must not offer a made-up decision.
+        counted = vars(request).get(_RATE_DECISION_ATTRIBUTE)
         if counted is not None and counted[:2] == (identity, rate_text):
             decision: RateDecision | None = counted[2]
             return decision
