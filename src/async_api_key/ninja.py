@@ -355,7 +355,7 @@ class APIKeyRateThrottle(BaseThrottle):
     ) -> RateDecision | None:
         identity = key_identity(api_key)
         # The instance's own attributes: a stand-in request (older django-ninja TestClients
-        # passes a Mock) must not offer a made-up decision.
+        # pass a Mock) must not offer a made-up decision.
         counted = vars(request).get(_RATE_DECISION_ATTRIBUTE)
         if counted is not None and counted[:2] == (identity, rate_text):
             decision: RateDecision | None = counted[2]
