@@ -99,6 +99,22 @@ def test_allowlist_is_checked_before_scopes_and_only_for_requests() -> None:
 
 
 @pytest.mark.django_db
+def test_a_corrupt_allowlist_admits_no_one() -> None:
+    """A column written around validation (raw SQL, a bad import) fails closed."""
+    api_key, raw = APIKey.objects.create_key(name="x", allowed_networks=["203.0.113.0/24"])
+    APIKey.objects.filter(pk=api_key.pk).update(allowed_networks=["203.0.113.0/24", "garbage"])
+    inside = Verifier(APIKey).verify(raw, request_meta={"REMOTE_ADDR": "203.0.113.10"})
+    assert inside.reason is Reason.IP_NOT_ALLOWED
+
+
+def test_addresses_and_networks_that_are_not_strings_are_refused() -> None:
+    assert parse_address(None) is None
+    assert parse_address(2130706433) is None
+    with pytest.raises(ValueError, match="42"):
+        validate_networks(["10.0.0.0/8", 42])
+
+
+@pytest.mark.django_db
 def test_model_validates_networks_and_rate() -> None:
     with pytest.raises(ValueError, match="nope"):
         APIKey.objects.create_key(name="x", allowed_networks=["nope"])

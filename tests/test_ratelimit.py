@@ -64,6 +64,32 @@ def test_identities_are_counted_apart() -> None:
     assert limiter.hit(_identity(), rate).allowed
 
 
+def test_a_counter_that_expires_between_add_and_incr_starts_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race the counter's extra second guards against, forced: incr() finds no counter."""
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    real_incr = cache.incr
+    calls: list[str] = []
+
+    def incr_after_expiry(key: str, delta: int = 1, version: int | None = None) -> int:
+        if not calls:
+            calls.append(key)
+            cache.delete(key)
+            raise ValueError(f"Key '{key}' not found")
+        return int(real_incr(key, delta, version))
+
+    limiter, identity, rate = RateLimiter(), _identity(), Rate(5, 60)
+    assert limiter.hit(identity, rate).remaining == 4
+    monkeypatch.setattr(cache, "incr", incr_after_expiry)
+    decision = limiter.hit(identity, rate)
+    assert decision.allowed
+    assert decision.remaining == 4  # counted again from zero, this request included
+    assert len(calls) == 1
+
+
 async def test_async_hit_counts_like_the_sync_one() -> None:
     limiter, identity, rate = RateLimiter(), _identity(), Rate(2, 60)
     results = [(await limiter.ahit(identity, rate)).allowed for _ in range(3)]
