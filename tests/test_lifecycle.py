@@ -302,3 +302,13 @@ def test_library_filter_masks_every_key_header() -> None:
     meta = APIKeyExceptionReporterFilter().get_safe_request_meta(request)
     assert meta["HTTP_X_API_KEY"] != "k1"
     assert meta["HTTP_AUTHORIZATION"] != "Api-Key k2"
+
+
+@pytest.mark.django_db
+@override_settings(API_KEY_CUSTOM_HEADER="HTTP_X_PARTNER_CREDENTIAL")
+def test_library_filter_masks_the_upstream_custom_header() -> None:
+    """Projects migrating with djangorestframework-api-key's setting keep their key masked."""
+    _, raw = APIKey.objects.create_key(name="x")
+    meta = {"HTTP_X_PARTNER_CREDENTIAL": raw}
+    assert raw in _error_report(meta, reporter_filter=SafeExceptionReporterFilter())
+    assert raw not in _error_report(meta, reporter_filter=APIKeyExceptionReporterFilter())
