@@ -688,3 +688,14 @@ def test_process_bad_input_fails_with_one_line_and_writes_nothing(
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("CommandError: ")
     assert django_process.key_rows() == before
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_functions_refuse_bad_arguments_and_write_nothing() -> None:
+    created = await commands.create_key(name="script", model=APIKey)  # a model class works too
+    with pytest.raises(CommandError, match="at least one key"):
+        await commands.revoke_keys([])
+    with pytest.raises(CommandError, match="cannot be negative"):
+        await commands.rotate_key(created.api_key.prefix, grace_period=timedelta(minutes=-1))
+    assert [api_key.prefix for api_key in await commands.list_keys()] == [created.api_key.prefix]
+    assert await APIKey.objects.ais_valid(created.raw_key)
