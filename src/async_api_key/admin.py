@@ -54,18 +54,28 @@ else:
 _GENERATED_FIELDS = frozenset({"prefix", "hashed_key"})
 
 
-class ScopesField(forms.CharField):
-    """Scopes edited as text, one per line or comma-separated; cleaned to a validated list."""
+class _TextListField(forms.CharField):
+    """A list column edited as text, one item per line; subclasses say how text splits."""
 
     widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list | tuple):
-            return "\n".join(str(scope) for scope in value)
+            return "\n".join(str(item) for item in value)
         return value
 
     def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        return split_scopes(super().to_python(value) or "")
+        return self.split(super().to_python(value) or "")
+
+    def split(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+
+class ScopesField(_TextListField):
+    """Scopes edited as text, one per line or comma-separated; cleaned to a validated list."""
+
+    def split(self, text: str) -> list[str]:
+        return split_scopes(text)
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -75,19 +85,12 @@ class ScopesField(forms.CharField):
             raise ValidationError(str(exc), code="invalid_scope") from exc
 
 
-class NetworksField(forms.CharField):
+class NetworksField(_TextListField):
     """Allowed networks edited as text, one per line or comma-separated; cleaned to a
     validated, normalised list of CIDR strings."""
 
-    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return "\n".join(str(network) for network in value)
-        return value
-
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        return split_networks(super().to_python(value) or "")
+    def split(self, text: str) -> list[str]:
+        return split_networks(text)
 
     def clean(self, value: Any) -> list[str]:
         networks = super().clean(value)
