@@ -6,9 +6,11 @@ into SQL. A :class:`KeyLoader` compiles that SELECT once per database alias and 
 with each new lookup id as its parameter, turning the row into a model instance the way the
 ORM does (the backend's and the fields' converters, then ``Model.from_db``).
 
-Only a plain manager gets the compiled query: one whose ``get_queryset()`` is overridden may
-filter by request-time state (a tenant, say), so its queryset is built on every call, as is
-any query whose shape the compiled form cannot reproduce.
+Only a plain manager gets the compiled query: one whose ``get_queryset()`` or
+``get_usable_keys()`` is overridden may filter by request-time state (a tenant, say), so its
+queryset is built on every call, as is any query whose shape the compiled form cannot
+reproduce. An overridden ``get_usable_keys()`` is asked in the same query, as an ``EXISTS``
+subquery whose answer :meth:`KeyLoader.is_usable` reads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.db import connections
+from django.db.models import Exists, OuterRef
 from django.db.models.expressions import Col
 
 if TYPE_CHECKING:
@@ -28,6 +31,8 @@ _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
 
 #: Stands in for the lookup id while the query is compiled; found again among the parameters.
 _MARKER = "async-api-key:lookup-id-placeholder"
+#: The annotation that carries an overridden ``get_usable_keys()``'s answer on a loaded key.
+_USABLE_ANNOTATION = "async_api_key_is_usable"
 
 _Converter = Callable[[Any, Any, Any], Any]
 
@@ -47,10 +52,17 @@ class _CompiledLookup:
 class KeyLoader(Generic[_KeyT]):
     """Load the key whose ``prefix`` is a lookup id, through ``manager``; sync, one query."""
 
-    def __init__(self, manager: BaseAPIKeyManager[_KeyT], *, compile_query: bool) -> None:
+    def __init__(self, manager: BaseAPIKeyManager[_KeyT]) -> None:
+        from .models import BaseAPIKeyManager
+
         self.manager = manager
         self.model: type[_KeyT] = manager.model
-        self._compile_query = compile_query
+        # The base get_usable_keys() means "not revoked, not expired", which the verifier
+        # tests on the row itself; only an override needs asking.
+        self.asks_usability = type(manager).get_usable_keys is not BaseAPIKeyManager.get_usable_keys
+        self._compile_query = (
+            not self.asks_usability and type(manager).get_queryset is BaseAPIKeyManager.get_queryset
+        )
         #: Compiled queries by database alias; ``None`` where the ORM must build each query.
         self._compiled: dict[str, _CompiledLookup | None] = {}
         self._lock = threading.Lock()
@@ -85,9 +97,17 @@ class KeyLoader(Generic[_KeyT]):
             values[index] = value
         return self.model.from_db(db, compiled.attnames, values)
 
+    def is_usable(self, api_key: _KeyT) -> bool:
+        """Whether an overridden ``get_usable_keys()`` includes a key :meth:`load` returned."""
+        return not self.asks_usability or bool(getattr(api_key, _USABLE_ANNOTATION))
+
     def _load_with_orm(self, lookup: str) -> _KeyT | None:
         # No ordering: prefix is unique, and the model's default ORDER BY only costs time.
-        return next(iter(self.manager.filter(prefix=lookup).order_by()[:1]), None)
+        candidates = self.manager.filter(prefix=lookup).order_by()
+        if self.asks_usability:
+            usable = self.manager.get_usable_keys().filter(pk=OuterRef("pk"))
+            candidates = candidates.annotate(**{_USABLE_ANNOTATION: Exists(usable)})
+        return next(iter(candidates[:1]), None)
 
     def _compile(self, db: str) -> _CompiledLookup | None:
         with self._lock:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import Error as DatabaseError
 from django.db import router, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.hashable import make_hashable
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("async_api_key")
 
 _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
-_USABLE_ANNOTATION = "async_api_key_is_usable"
 
 
 class Reason(str, Enum):
@@ -181,19 +180,7 @@ class Verifier(Generic[_KeyT]):
             manager if manager is not None else model._default_manager  # type: ignore[assignment]
         )
         self.cache = VerificationCache(model, scope=type(self.manager).__qualname__)
-        # The base get_usable_keys() means "not revoked, not expired", which the checks below
-        # test on the row itself; only an override needs its queryset in the lookup (as an
-        # EXISTS subquery, so the lookup stays one query).
-        from .models import BaseAPIKeyManager
-
-        self._usability_is_customised = (
-            type(self.manager).get_usable_keys is not BaseAPIKeyManager.get_usable_keys
-        )
-        self._loader = KeyLoader(
-            self.manager,
-            compile_query=not self._usability_is_customised
-            and type(self.manager).get_queryset is BaseAPIKeyManager.get_queryset,
-        )
+        self._loader = KeyLoader(self.manager)
 
     @masks_key_locals
     def verify(
@@ -286,17 +273,7 @@ class Verifier(Generic[_KeyT]):
     def _check_stored_unguarded(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         algorithm = api_key_settings.hash_algorithm
         epoch = self.cache.epoch()
-        if self._usability_is_customised:
-            # No ordering: prefix is unique, and the model's default ORDER BY only costs time.
-            usable = self.manager.get_usable_keys().filter(pk=OuterRef("pk"))
-            candidates = (
-                self.manager.filter(prefix=parsed.lookup)
-                .order_by()
-                .annotate(**{_USABLE_ANNOTATION: Exists(usable)})
-            )
-            stored = next(iter(candidates[:1]), None)
-        else:
-            stored = self._loader.load(parsed.lookup)
+        stored = self._loader.load(parsed.lookup)
         if stored is None:
             check_against_dummy(parsed.raw, algorithm)
             self.cache.remember_unknown(parsed.lookup)
@@ -308,7 +285,7 @@ class Verifier(Generic[_KeyT]):
             return VerificationOutcome(Reason.REVOKED, prefix=parsed.lookup)
         if stored.has_expired:
             return VerificationOutcome(Reason.EXPIRED, prefix=parsed.lookup)
-        if self._usability_is_customised and not getattr(stored, _USABLE_ANNOTATION):
+        if not self._loader.is_usable(stored):
             return VerificationOutcome(Reason.UNUSABLE, prefix=parsed.lookup)
         if check.needs_upgrade:
             self._upgrade_hash(stored, hash_key(parsed.raw, algorithm))

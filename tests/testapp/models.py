@@ -35,6 +35,10 @@ class VisibleKeysManager(BaseAPIKeyManager["OrganizationAPIKey"]):
         return super().get_queryset().exclude(name__in=sorted(HIDDEN_KEY_NAMES))
 
 
+class PlainKeysManager(BaseAPIKeyManager["OrganizationAPIKey"]):
+    """The base notion of usable keys, beside the narrower default manager."""
+
+
 class OrganizationAPIKey(AbstractAPIKey):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"
@@ -42,6 +46,7 @@ class OrganizationAPIKey(AbstractAPIKey):
 
     objects: ClassVar[OrganizationAPIKeyManager] = OrganizationAPIKeyManager()
     visible: ClassVar[VisibleKeysManager] = VisibleKeysManager()
+    plain: ClassVar[PlainKeysManager] = PlainKeysManager()
 
     class Meta(AbstractAPIKey.Meta):
         abstract = False
