@@ -20,17 +20,26 @@ from django.db.backends.utils import CursorWrapper
 
 from async_api_key import keys, models
 
+#: Tables of the change log: statements on them are counted apart (``change_log``).
+CHANGE_LOG_TABLES = ("async_api_key_keychange", "async_api_key_changeclock", "pg_notify")
+
 
 class QueryLog:
-    """SQL statements executed while :meth:`capture` is active, on any thread."""
+    """SQL statements executed while :meth:`capture` is active, on any thread.
+
+    ``statements`` are those on keys; reads and writes of the change log (recording a
+    change, or learning of changes) are kept apart in ``change_log``.
+    """
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.change_log: list[str] = []
         self.active = False
 
     @contextmanager
     def capture(self) -> Iterator[QueryLog]:
         self.statements.clear()
+        self.change_log.clear()
         self.active = True
         try:
             yield self
@@ -52,7 +61,8 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> QueryLog:
 
     def recording(self: CursorWrapper, sql: str, params: Any, many: bool, executor: Any) -> Any:
         if log.active:
-            log.statements.append(sql)
+            on_log = any(table in sql for table in CHANGE_LOG_TABLES)
+            (log.change_log if on_log else log.statements).append(sql)
         return original(self, sql, params, many, executor)
 
     monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", recording)
@@ -136,8 +146,12 @@ def _empty_verification_cache() -> Iterator[None]:
     from django.core.cache import caches
 
     from async_api_key.cache import clear_local
+    from async_api_key.propagation import change_feed
 
+    change_feed.stop()
+    change_feed.reset()
     clear_local()
     caches["default"].clear()  # rate-limit counters and shared-tier entries of earlier tests
     yield
+    change_feed.stop()
     clear_local()

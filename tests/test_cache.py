@@ -15,6 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from async_api_key import cache as cache_module
+from async_api_key import propagation
 from async_api_key.keys import generate_key
 from async_api_key.models import APIKey
 from async_api_key.verification import Reason, Verifier
@@ -191,10 +192,11 @@ class _Clock:
         return self.now
 
 
-@override_settings(ASYNC_API_KEY={"CACHE_TTL": 10, "NEGATIVE_CACHE_TTL": 5})
+@override_settings(ASYNC_API_KEY={"CACHE_TTL": 10, "NEGATIVE_CACHE_TTL": 5, "MAX_STALENESS": 60})
 def test_entries_expire_after_their_ttl(monkeypatch: pytest.MonkeyPatch, queries: QueryLog) -> None:
     clock = _Clock()
     monkeypatch.setattr(cache_module, "time", clock)
+    monkeypatch.setattr(propagation, "time", clock)
     _, raw = APIKey.objects.create_key(name="x")
     unknown = generate_key("ak").raw
     verifier = Verifier(APIKey)
@@ -231,7 +233,7 @@ def test_an_entry_invalidated_during_a_hit_is_a_miss(monkeypatch: pytest.MonkeyP
 
     racing = RevokingMidRead(cache_module._positive._items)
     monkeypatch.setattr(cache_module._positive, "_items", racing)
-    assert verifier.cache.get_local(raw) is None
+    assert verifier.cache.get_local(raw, APIKey.objects.cache_scope()) is None
     assert len(racing) == 0
     assert verifier.verify(raw).reason is Reason.REVOKED
 
@@ -341,6 +343,7 @@ def test_the_shared_tier_serves_a_second_process(queries: QueryLog) -> None:
     assert queries.count == 0
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("shared_tier")
 def test_a_revocation_reaches_the_shared_tier() -> None:
     api_key, raw = APIKey.objects.create_key(name="x")
@@ -351,6 +354,7 @@ def test_a_revocation_reaches_the_shared_tier() -> None:
     assert verifier.verify(raw).reason is Reason.REVOKED
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("shared_tier")
 def test_a_revocation_during_a_shared_tier_read_is_not_cached_locally(
     monkeypatch: pytest.MonkeyPatch,
@@ -360,14 +364,14 @@ def test_a_revocation_during_a_shared_tier_read_is_not_cached_locally(
     assert verifier.verify(raw).is_valid
     cache_module.clear_local()
     shared = caches["default"]
-    read = shared.get
+    read = shared.get_many
 
-    def read_then_revoke(key: str, default: Any = None) -> Any:
-        value = read(key, default)
+    def read_then_revoke(keys: Any) -> Any:
+        value = read(keys)
         APIKey.objects.filter(pk=api_key.pk).update(revoked=True)
         return value
 
-    monkeypatch.setattr(shared, "get", read_then_revoke)
+    monkeypatch.setattr(shared, "get_many", read_then_revoke)
     verifier.verify(raw)  # concurrent with the revocation: either answer is right
     monkeypatch.undo()
     assert verifier.verify(raw).reason is Reason.REVOKED
@@ -377,7 +381,7 @@ def test_a_revocation_during_a_shared_tier_read_is_not_cached_locally(
 def test_cache_keys_and_values_never_hold_the_raw_key_or_its_hash() -> None:
     api_key, raw = APIKey.objects.create_key(name="x")
     Verifier(APIKey).verify(raw)
-    shared_key = f"async_api_key:v1:async_api_key.apikey:{api_key.prefix}"
+    shared_key = f"async_api_key:v2:async_api_key.apikey:entry:{api_key.prefix}"
     stored = default_cache.get(shared_key)
     assert isinstance(stored, dict)
     assert raw not in repr(stored)

@@ -27,7 +27,7 @@ def _field_values(api_key: AbstractAPIKey) -> dict[str, Any]:
 
 
 def _load_both_ways(manager: BaseAPIKeyManager[Any], lookup: str) -> tuple[Any, Any]:
-    loader = KeyLoader(manager)
+    loader = KeyLoader(manager, manager.key_filters())
     compiled = loader.load(lookup)
     assert loader._compiled[manager.db] is not None  # the compiled query ran, not the ORM
     return compiled, loader._load_with_orm(lookup)
@@ -63,7 +63,7 @@ def test_the_compiled_query_loads_a_custom_model_with_an_owner() -> None:
 
 def test_an_unknown_lookup_id_loads_nothing(queries: QueryLog) -> None:
     APIKey.objects.create_key(name="x")
-    loader = KeyLoader(APIKey.objects)
+    loader = KeyLoader(APIKey.objects, APIKey.objects.key_filters())
     with queries.capture():
         assert loader.load("NoSuchLookup") is None
         assert loader.load("NoSuchLookup") is None
@@ -72,7 +72,7 @@ def test_an_unknown_lookup_id_loads_nothing(queries: QueryLog) -> None:
 
 def test_the_lookup_id_is_a_query_parameter_not_sql() -> None:
     api_key, _ = APIKey.objects.create_key(name="x")
-    loader = KeyLoader(APIKey.objects)
+    loader = KeyLoader(APIKey.objects, APIKey.objects.key_filters())
     assert loader.load("' OR '1'='1") is None
     assert loader.load(api_key.prefix) is not None
     assert APIKey.objects.count() == 1
@@ -96,7 +96,7 @@ def test_a_query_that_cannot_be_compiled_is_built_by_the_orm(
 ) -> None:
     api_key, _ = APIKey.objects.create_key(name="x")
     monkeypatch.setattr("async_api_key.lookup._compile_lookup", lambda manager, db: None)
-    loader = KeyLoader(APIKey.objects)
+    loader = KeyLoader(APIKey.objects, APIKey.objects.key_filters())
     with queries.capture():
         loaded = loader.load(api_key.prefix)
         assert loader.load("NoSuchLookup") is None

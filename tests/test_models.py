@@ -10,7 +10,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from async_api_key import models as models_module
-from async_api_key.cache import invalidate
+from async_api_key.changes import record_change
 from async_api_key.keys import GeneratedKey, generate_key
 from async_api_key.models import APIKey
 from tests.key_factories import with_bad_checksum
@@ -193,9 +193,9 @@ def test_custom_key_model_with_an_owner() -> None:
     assert found.organization == organization
     organization.active = False
     organization.save()
-    # The owner is not the key: a cached verification holds until it expires or is dropped.
+    # The owner is not the key: a cached verification holds until the change is recorded.
     assert OrganizationAPIKey.objects.is_valid(raw)
-    invalidate(OrganizationAPIKey, [api_key.prefix])
+    record_change(OrganizationAPIKey, [api_key.prefix])
     assert not OrganizationAPIKey.objects.is_valid(raw)
     with pytest.raises(OrganizationAPIKey.DoesNotExist):
         OrganizationAPIKey.objects.get_from_key(raw)

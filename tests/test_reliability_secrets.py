@@ -283,7 +283,7 @@ def test_no_cache_key_or_value_holds_a_raw_key() -> None:
     ]
     shared = _cache_contents()
     assert len(local) >= 3
-    assert any(b"async_api_key:v1" in part for part in shared)
+    assert any(b"async_api_key:v2" in part for part in shared)
     assert any(b"async_api_key:rl:v1" in part for part in shared)
     for raw in presented:
         _assert_hidden(raw, *local)

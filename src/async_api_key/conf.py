@@ -35,9 +35,14 @@ DEFAULTS: Final[dict[str, Any]] = {
     "LAST_USED_INTERVAL": 60,
     # The verification cache (see async_api_key.cache): False turns both tiers off.
     "CACHE_ENABLED": True,
-    # Seconds a verified key stays in this process's cache; bounds how long another
-    # process may still accept a key after it was revoked.
+    # Seconds a verified key stays cached (both tiers). It bounds only changes the library
+    # cannot see (raw SQL without record_change(), an owner deactivated); 0 turns caching off.
     "CACHE_TTL": 10,
+    # Seconds after a change to a key commits within which every process refuses the
+    # changed key: each process reads the change log at most about once per this interval.
+    "MAX_STALENESS": 1.0,
+    # On PostgreSQL, also listen for changes (LISTEN/NOTIFY): they then apply in milliseconds.
+    "PUSH_CHANGES": True,
     "CACHE_MAX_ENTRIES": 10_000,
     # Seconds an unknown lookup id is remembered (a repeated fake key costs no query).
     "NEGATIVE_CACHE_TTL": 10,
@@ -64,7 +69,9 @@ class APIKeySettings:
             unknown = sorted(set(user_values) - set(DEFAULTS))
             if unknown:
                 raise ValueError(f"Unknown {SETTINGS_NAME} settings: {', '.join(unknown)}.")
-            self._merged = {**DEFAULTS, **user_values}
+            merged = {**DEFAULTS, **user_values}
+            _validate_cache_bounds(merged)
+            self._merged = merged
             # Read once here: getattr() of an unset setting raises and catches inside
             # Django's lazy settings, which costs microseconds on every request.
             custom = getattr(settings, UPSTREAM_CUSTOM_HEADER_SETTING, None)
@@ -112,6 +119,20 @@ class APIKeySettings:
         return float(self._values()["CACHE_TTL"])
 
     @property
+    def caching(self) -> bool:
+        """Whether verifications are cached at all (``CACHE_ENABLED`` and a positive TTL)."""
+        values = self._values()
+        return bool(values["CACHE_ENABLED"]) and float(values["CACHE_TTL"]) > 0
+
+    @property
+    def max_staleness(self) -> float:
+        return float(self._values()["MAX_STALENESS"])
+
+    @property
+    def push_changes(self) -> bool:
+        return bool(self._values()["PUSH_CHANGES"])
+
+    @property
     def cache_max_entries(self) -> int:
         return int(self._values()["CACHE_MAX_ENTRIES"])
 
@@ -139,6 +160,21 @@ class APIKeySettings:
     @property
     def rate_limit_cache_alias(self) -> str:
         return str(self._values()["RATE_LIMIT_CACHE_ALIAS"])
+
+
+#: The longest ``CACHE_TTL``: changes are kept in the log far longer than any entry lives.
+MAX_CACHE_TTL: Final = 3600.0
+
+
+def _validate_cache_bounds(values: dict[str, Any]) -> None:
+    for name, upper in (("CACHE_TTL", MAX_CACHE_TTL), ("MAX_STALENESS", 60.0)):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a number of seconds.")
+        if not 0 <= value <= upper:
+            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be between 0 and {upper:g} seconds.")
+    if values["MAX_STALENESS"] <= 0:
+        raise ValueError(f"{SETTINGS_NAME}['MAX_STALENESS'] must be more than 0 seconds.")
 
 
 api_key_settings = APIKeySettings()

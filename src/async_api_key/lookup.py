@@ -38,6 +38,20 @@ _Converter = Callable[[Any, Any, Any], Any]
 
 
 @dataclass(frozen=True)
+class KeyFilters:
+    """Which of the methods that decide usable keys a manager overrides."""
+
+    #: ``get_queryset()``: the manager may see only some rows of the table.
+    custom_queryset: bool
+    #: ``get_usable_keys()``: the manager narrows usable keys beyond "not revoked, not expired".
+    custom_usability: bool
+
+    @property
+    def customised(self) -> bool:
+        return self.custom_queryset or self.custom_usability
+
+
+@dataclass(frozen=True)
 class _CompiledLookup:
     sql: str
     params: tuple[Any, ...]
@@ -52,17 +66,15 @@ class _CompiledLookup:
 class KeyLoader(Generic[_KeyT]):
     """Load the key whose ``prefix`` is a lookup id, through ``manager``; sync, one query."""
 
-    def __init__(self, manager: BaseAPIKeyManager[_KeyT]) -> None:
-        from .models import BaseAPIKeyManager
-
+    def __init__(self, manager: BaseAPIKeyManager[_KeyT], filters: KeyFilters) -> None:
         self.manager = manager
         self.model: type[_KeyT] = manager.model
         # The base get_usable_keys() means "not revoked, not expired", which the verifier
         # tests on the row itself; only an override needs asking.
-        self.asks_usability = type(manager).get_usable_keys is not BaseAPIKeyManager.get_usable_keys
-        self._compile_query = (
-            not self.asks_usability and type(manager).get_queryset is BaseAPIKeyManager.get_queryset
-        )
+        self.asks_usability = filters.custom_usability
+        self._compile_query = not filters.customised
+        #: Whether "not found" from this manager means "not in the table at all".
+        self.sees_whole_table = not filters.custom_queryset
         #: Compiled queries by database alias; ``None`` where the ORM must build each query.
         self._compiled: dict[str, _CompiledLookup | None] = {}
         self._lock = threading.Lock()
@@ -96,6 +108,12 @@ class KeyLoader(Generic[_KeyT]):
                 value = converter(value, expression, connection)
             values[index] = value
         return self.model.from_db(db, compiled.attnames, values)
+
+    def exists_anywhere(self, lookup: str) -> bool:
+        """Whether any row of the table (whatever the manager sees) has this lookup id."""
+        if self.sees_whole_table:
+            return False  # load() looked at the whole table and found nothing
+        return bool(self.model._base_manager.using(self.manager.db).filter(prefix=lookup).exists())
 
     def is_usable(self, api_key: _KeyT) -> bool:
         """Whether an overridden ``get_usable_keys()`` includes a key :meth:`load` returned."""

@@ -9,21 +9,25 @@ is an import change.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, models, router, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.signals import class_prepared, pre_delete
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .cache import forget_unknown, invalidate
+from .changelog import ChangeClock, KeyChange
+from .changes import announce_new_key, record_change
 from .conf import api_key_settings
 from .exceptions import KeyNotRotatable, KeyStoreUnavailable
 from .hashing import check_key, hash_key
 from .keys import generate_key
+from .lookup import KeyFilters
 from .networks import validate_networks
 from .ratelimit import validate_rate
 from .scopes import validate_scopes
@@ -46,27 +50,49 @@ MAX_CREATE_ATTEMPTS = 5
 #: stale instance cannot undo a concurrent revocation or move ``last_used_at`` back.
 _GUARDED_FIELDS = frozenset({"prefix", "hashed_key", "revoked", "revoked_at", "last_used_at"})
 
+#: Keys whose deletion a queryset ``delete()`` has already recorded, so that the
+#: per-row ``pre_delete`` receiver does not record each one again.
+_deletions_recorded: ContextVar[frozenset[tuple[str, str]]] = ContextVar(
+    "async_api_key_deletions_recorded", default=frozenset()
+)
+
+#: The change log's models, re-exported so that they are registered with the app.
+__all__ = [
+    "NO_GRACE",
+    "APIKey",
+    "APIKeyManager",
+    "APIKeyQuerySet",
+    "AbstractAPIKey",
+    "BaseAPIKeyManager",
+    "ChangeClock",
+    "KeyChange",
+]
+
 #: Fields a rotation does not copy from the old key to its successor.
 _NOT_COPIED_ON_ROTATION = _GUARDED_FIELDS | {"created", "rotated_from", "expiry_date"}
 
 
 class APIKeyQuerySet(QuerySet[_KeyT], Generic[_KeyT]):
-    """Bulk ``update()`` and ``delete()`` also drop cached verifications of the keys they touch."""
+    """Bulk ``update()`` and ``delete()`` record the change of every key they touch."""
 
     def update(self, **kwargs: Any) -> int:
-        prefixes = list(self.values_list("prefix", flat=True))
-        count = super().update(**kwargs)
-        invalidate(self.model, prefixes)
-        return count
+        with transaction.atomic(using=self.db):
+            record_change(self.model, self.values_list("prefix", flat=True), using=self.db)
+            return super().update(**kwargs)
 
     async def aupdate(self, **kwargs: Any) -> int:
         return await sync_to_async(self.update)(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        prefixes = list(self.values_list("prefix", flat=True))
-        deleted = super().delete()
-        invalidate(self.model, prefixes)
-        return deleted
+        with transaction.atomic(using=self.db):
+            prefixes = list(self.values_list("prefix", flat=True))
+            record_change(self.model, prefixes, using=self.db)
+            label = self.model._meta.label_lower
+            token = _deletions_recorded.set(frozenset((label, p) for p in prefixes))
+            try:
+                return super().delete()
+            finally:
+                _deletions_recorded.reset(token)
 
     async def adelete(self) -> tuple[int, dict[str, int]]:
         return await sync_to_async(self.delete)()
@@ -86,6 +112,28 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
         """
         return self.filter(revoked=False).filter(
             Q(expiry_date__isnull=True) | Q(expiry_date__gt=timezone.now())
+        )
+
+    def cache_scope(self) -> str | None:
+        """What the cache keys this manager's verifications by; ``None`` turns caching off.
+
+        A verification cached under one scope is only ever served under the same scope.
+        The base manager's answer depends on nothing but the key, so its scope is constant.
+        A manager that overrides ``get_queryset()`` or ``get_usable_keys()`` may answer
+        differently from request to request (a current tenant), so caching is off for it
+        unless it overrides this method too: return a string that names everything its
+        answer depends on (``f"tenant:{current_tenant_id()}"``), or a constant if nothing.
+        """
+        if self.key_filters().customised:
+            return None
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    def key_filters(self) -> KeyFilters:
+        """Which of the methods that decide usable keys this manager overrides."""
+        manager_type = type(self)
+        return KeyFilters(
+            custom_queryset=manager_type.get_queryset is not BaseAPIKeyManager.get_queryset,
+            custom_usability=manager_type.get_usable_keys is not BaseAPIKeyManager.get_usable_keys,
         )
 
     @property
@@ -148,6 +196,8 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
             raise ValueError("grace_period cannot be negative.")
         base = self.model._base_manager.using(self.db)
         with transaction.atomic(using=self.db):
+            # Recorded first: the change clock is always locked before a key row.
+            record_change(self.model, [api_key.prefix], using=self.db)
             try:
                 current = base.select_for_update().get(pk=api_key.pk)
             except self.model.DoesNotExist:
@@ -170,7 +220,6 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
             if current.expiry_date is not None:
                 old_expiry = min(old_expiry, current.expiry_date)
             base.filter(pk=current.pk).update(expiry_date=old_expiry)
-        invalidate(self.model, [current.prefix])
         api_key.expiry_date = old_expiry
         api_key_rotated.send(self.model, api_key=api_key, new_api_key=successor)
         return successor, raw_key
@@ -311,21 +360,18 @@ class AbstractAPIKey(models.Model):
             self.revoked_at = timezone.now()
         adding = self._state.adding
         revoking = self.revoked and not self._initial_revoked and not adding
-        if not adding and not kwargs.get("force_insert"):
-            kwargs["update_fields"] = self._writable_fields(kwargs.get("update_fields"))
-        super().save(*args, **kwargs)
-        if adding:
-            forget_unknown(type(self), self.prefix)
+        if adding or kwargs.get("force_insert"):
+            super().save(*args, **kwargs)
+            announce_new_key(type(self), self.prefix)
         else:
-            invalidate(type(self), [self.prefix])
+            kwargs["update_fields"] = self._writable_fields(kwargs.get("update_fields"))
+            db = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+            with transaction.atomic(using=db):
+                record_change(type(self), [self.prefix], using=db)
+                super().save(*args, **kwargs)
         self._initial_revoked = self.revoked
         if revoking:
             api_key_revoked.send(type(self), api_key=self)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        deleted = super().delete(*args, **kwargs)
-        invalidate(type(self), [self.prefix])
-        return deleted
 
     @property
     def has_expired(self) -> bool:
@@ -369,12 +415,15 @@ class AbstractAPIKey(models.Model):
     def revoke(self) -> None:
         """Revoke this key now. Idempotent; it writes only ``revoked`` and ``revoked_at``."""
         now = timezone.now()
-        changed = (
-            type(self)
-            ._base_manager.filter(pk=self.pk, revoked=False)
-            .update(revoked=True, revoked_at=now)
-        )
-        invalidate(type(self), [self.prefix])
+        db = router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=db):
+            record_change(type(self), [self.prefix], using=db)
+            changed = (
+                type(self)
+                ._base_manager.using(db)
+                .filter(pk=self.pk, revoked=False)
+                .update(revoked=True, revoked_at=now)
+            )
         if changed:
             api_key_revoked.send(type(self), api_key=self)
         self.revoked = True
@@ -410,6 +459,28 @@ class AbstractAPIKey(models.Model):
             allowed |= {"revoked", "revoked_at"}
         # Unknown names are passed on so that Django reports them as it always does.
         return sorted((wanted & allowed) | (wanted - names))
+
+
+def _record_deletion(
+    sender: type[AbstractAPIKey], instance: AbstractAPIKey, using: str, **kwargs: Any
+) -> None:
+    """Record the deletion of a key however it is deleted: ``delete()``, a queryset, or a
+    cascade from a deleted owner (Django's collector sends ``pre_delete`` for each row, in
+    the deleting transaction, and skips its fast path for models that have receivers)."""
+    if (sender._meta.label_lower, instance.prefix) not in _deletions_recorded.get():
+        record_change(sender, [instance.prefix], using=using)
+
+
+def _watch_deletions(sender: type[Any], **kwargs: Any) -> None:
+    if issubclass(sender, AbstractAPIKey) and not sender._meta.abstract:
+        pre_delete.connect(
+            _record_deletion,
+            sender=sender,
+            dispatch_uid=f"async_api_key:{sender._meta.label_lower}",
+        )
+
+
+class_prepared.connect(_watch_deletions, dispatch_uid="async_api_key.models")
 
 
 class APIKey(AbstractAPIKey):

@@ -179,8 +179,11 @@ class Verifier(Generic[_KeyT]):
         self.manager: BaseAPIKeyManager[_KeyT] = (
             manager if manager is not None else model._default_manager  # type: ignore[assignment]
         )
-        self.cache = VerificationCache(model, scope=type(self.manager).__qualname__)
-        self._loader = KeyLoader(self.manager)
+        self.cache = VerificationCache(model)
+        self._loader = KeyLoader(self.manager, self.manager.key_filters())
+        #: The manager's cache scope, asked on every verification (it may depend on the
+        #: request, a current tenant) unless the manager keeps the constant one.
+        self._cache_scope = self.manager.cache_scope
 
     @masks_key_locals
     def verify(
@@ -247,7 +250,7 @@ class Verifier(Generic[_KeyT]):
         """
         if not isinstance(raw_key, str) or len(raw_key) > MAX_KEY_LENGTH:
             return None
-        cached = self.cache.get_local(raw_key)
+        cached = self.cache.get_local(raw_key, self._cache_scope())
         if cached is None:
             return None
         if cached.has_expired:
@@ -256,10 +259,8 @@ class Verifier(Generic[_KeyT]):
         return VerificationOutcome(Reason.VALID, api_key=cached, prefix=cached.prefix)
 
     def _check_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
-        """Check the shared cache tier, then the database. Sync: runs I/O."""
-        shared = self.cache.get_shared(parsed.lookup, parsed.raw)
-        if shared is not None and not shared.has_expired:
-            return VerificationOutcome(Reason.VALID, api_key=shared, prefix=parsed.lookup)
+        """Bring the cache up to date with the change log if due, then check this process's
+        cache again, the shared tier, and the database. Sync: runs I/O."""
         try:
             return self._check_stored_unguarded(parsed)
         except DatabaseError as exc:
@@ -272,11 +273,19 @@ class Verifier(Generic[_KeyT]):
 
     def _check_stored_unguarded(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         algorithm = api_key_settings.hash_algorithm
-        epoch = self.cache.epoch()
+        scope = self._cache_scope()
+        ticket = self.cache.begin_read(self.manager.db, parsed.raw, scope)
+        confirmed = self._check_local(parsed.raw)  # an entry the log read just confirmed
+        if confirmed is not None:
+            return confirmed
+        shared, ticket = self.cache.get_shared(parsed.lookup, parsed.raw, scope, ticket)
+        if shared is not None and not shared.has_expired:
+            return VerificationOutcome(Reason.VALID, api_key=shared, prefix=parsed.lookup)
         stored = self._loader.load(parsed.lookup)
         if stored is None:
             check_against_dummy(parsed.raw, algorithm)
-            self.cache.remember_unknown(parsed.lookup)
+            if not self._loader.exists_anywhere(parsed.lookup):
+                self.cache.remember_unknown(parsed.lookup)
             return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
         check = check_key(parsed.raw, stored.hashed_key, algorithm)
         if not check.matches:
@@ -290,7 +299,7 @@ class Verifier(Generic[_KeyT]):
         if check.needs_upgrade:
             self._upgrade_hash(stored, hash_key(parsed.raw, algorithm))
         self._touch_last_used(stored)
-        self.cache.store(stored, parsed.raw, epoch)
+        self.cache.store(stored, parsed.raw, scope, ticket)
         return VerificationOutcome(Reason.VALID, api_key=stored, prefix=parsed.lookup)
 
     def _upgrade_hash(self, stored: _KeyT, new_hash: str) -> None:

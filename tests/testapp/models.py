@@ -22,6 +22,9 @@ class OrganizationAPIKeyManager(BaseAPIKeyManager["OrganizationAPIKey"]):
     def get_usable_keys(self) -> QuerySet[OrganizationAPIKey]:
         return super().get_usable_keys().filter(organization__active=True)
 
+    def cache_scope(self) -> str:
+        return "organization-keys"  # the answer depends on stored data only
+
 
 #: Key names that ``VisibleKeysManager`` leaves out, read on every query: state of the
 #: moment, as a multi-tenant project's current tenant would be.

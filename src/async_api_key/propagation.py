@@ -1,0 +1,255 @@
+"""How this process learns of key changes made in other processes: the change feed.
+
+A cached verification may be served only while this process knows of every change that
+committed more than ``MAX_STALENESS`` seconds ago (:meth:`ChangeFeed.confirms`). Two things
+keep that knowledge current:
+
+- **the change log**, read on demand: when a hit would rely on knowledge older than the
+  bound, the verification takes the cold path, whose first step (:meth:`ChangeFeed.sync`)
+  reads the rows added to the log since the last read. One indexed query, at most about
+  once per ``MAX_STALENESS`` per process while keys are being verified, none while idle,
+  and never on the event loop. A failed read leaves the cache unconfirmed, so hits stop
+  within the bound and keys are verified against the database instead: an outage of the
+  log can delay nothing past the bound;
+- **a push channel** on PostgreSQL (``LISTEN``/``NOTIFY``), when ``PUSH_CHANGES`` is on: a
+  thread of this process holds one connection that waits for the notification each change
+  sends when it commits, and applies it within milliseconds. It only makes changes arrive
+  sooner; the bound never depends on it. It closes its connection after a few seconds
+  without verifications and opens it again on the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from typing import Any, Final
+
+from django.db import DatabaseError, connections
+
+from .changelog import CLOCK_ID, EVERY_KEY, ChangeClock, KeyChange
+from .changes import PUSH_CHANNEL, keys_changed
+from .conf import api_key_settings
+
+__all__ = ["ChangeFeed", "change_feed"]
+
+logger = logging.getLogger("async_api_key")
+
+#: A push listener closes its connection after this many seconds without a sync (that is,
+#: without verifications that needed the database): idle processes hold no connection.
+LISTENER_IDLE_SECONDS: Final = 4.0
+#: How long one wait for a notification lasts before the listener looks at its state again.
+_LISTEN_WAIT_SECONDS: Final = 0.25
+#: At most one warning about an unreadable change log per this many seconds.
+_WARNING_INTERVAL: Final = 60.0
+
+
+class ChangeFeed:
+    """This process's position in the change log of each database that keys are read from."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: Generation of the last change applied, by database alias.
+        self._cursors: dict[str, int] = {}
+        #: Monotonic time at which the last successful read of each alias's log began.
+        self._synced_at: dict[str, float] = {}
+        self._listeners: dict[str, _PushListener] = {}
+        self._last_sync = -math.inf
+        self._warned_at = -math.inf
+
+    def confirms(self, db: str | None, read_at: float, now: float) -> bool:
+        """Whether an entry read from ``db`` at ``read_at`` may still be served at ``now``.
+
+        It may while no change it could have missed is older than the bound: either the
+        entry itself was read within the bound, or the log was read within it.
+        """
+        bound = api_key_settings.max_staleness
+        return max(read_at, self._synced_at.get(db or "", -math.inf)) + bound > now
+
+    def sync(self, db: str) -> bool:
+        """Apply the changes recorded in ``db`` since the last read. Sync: runs one query.
+
+        Returns whether this process has a position in ``db``'s log, that is whether what
+        is read from ``db`` from now on may be cached. Never raises: a failure is logged
+        and leaves the cache unconfirmed. If another thread is reading the log, waits for
+        it (up to the bound) instead of reading it again.
+        """
+        if not self._lock.acquire(timeout=api_key_settings.max_staleness):
+            return db in self._cursors
+        try:
+            started = time.monotonic()
+            self._last_sync = started
+            try:
+                self._read_log(db)
+            except DatabaseError:
+                self._warn(db)
+                return db in self._cursors
+            self._synced_at[db] = started
+        finally:
+            self._lock.release()
+        if api_key_settings.push_changes:
+            self._ensure_listener(db)
+        return True
+
+    def stop(self) -> None:
+        """Stop the push listeners and wait for them to close their connections."""
+        listeners = list(self._listeners.values())
+        self._listeners.clear()
+        for listener in listeners:
+            listener.stop()
+
+    def reset(self) -> None:
+        """Forget every position (a new process: after ``fork()``, or in tests)."""
+        self._lock = threading.Lock()
+        self._cursors.clear()
+        self._synced_at.clear()
+        self._listeners.clear()
+        self._last_sync = -math.inf
+
+    def is_listening(self, db: str) -> bool:
+        listener = self._listeners.get(db)
+        return listener is not None and listener.listening.is_set()
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self._last_sync
+
+    def has_position(self, db: str) -> bool:
+        return db in self._cursors
+
+    def _read_log(self, db: str) -> None:
+        cursor = self._cursors.get(db)
+        clock, rows = _read_changes(db, _NO_CHANGES if cursor is None else cursor)
+        if cursor is None or clock < cursor:
+            # A first read, or a log that went back (a database restored from a backup, a
+            # test's rolled-back transaction): what this process cached from ``db`` was
+            # read without a position it can trust, so it all goes.
+            self._cursors[db] = clock
+            keys_changed.send(None, prefixes=None, committed=False)
+            return
+        if not rows:
+            return
+        changed: dict[str, set[str] | None] = {}
+        for _generation, label, prefix in rows:
+            if prefix == EVERY_KEY:
+                changed[label] = None
+            else:
+                known = changed.setdefault(label, set())
+                if known is not None:
+                    known.add(prefix)
+        for label, prefixes in changed.items():
+            keys_changed.send(
+                label, prefixes=None if prefixes is None else tuple(prefixes), committed=True
+            )
+        self._cursors[db] = max(clock, rows[-1][0])
+
+    def _ensure_listener(self, db: str) -> None:
+        listener = self._listeners.get(db)
+        if listener is not None and listener.is_alive():
+            return
+        if connections[db].vendor != "postgresql":
+            return
+        listener = _PushListener(self, db)
+        self._listeners[db] = listener
+        listener.start()
+
+    def _warn(self, db: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= _WARNING_INTERVAL:
+            self._warned_at = now
+            logger.warning(
+                "Could not read the API key change log of database %r; cached keys are "
+                "verified against the database until it can be read",
+                db,
+                exc_info=True,
+            )
+
+
+class _PushListener(threading.Thread):
+    """Waits for the notifications that changes send on commit, and applies them."""
+
+    def __init__(self, feed: ChangeFeed, db: str) -> None:
+        super().__init__(name=f"async-api-key-listener-{db}", daemon=True)
+        self.feed = feed
+        self.db = db
+        self.listening = threading.Event()
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        connection = connections[self.db]
+        try:
+            connection.ensure_connection()
+            raw: Any = connection.connection
+            if not hasattr(raw, "notifies"):  # psycopg2: the log's bound applies alone
+                return
+            raw.execute(f"LISTEN {PUSH_CHANNEL}")
+            self.listening.set()
+            while not self._stopping.is_set():
+                if self.feed.idle_for() > LISTENER_IDLE_SECONDS:
+                    return
+                for notification in raw.notifies(timeout=_LISTEN_WAIT_SECONDS):
+                    _apply(notification.payload)
+        except Exception:  # the change log still bounds staleness
+            if not self._stopping.is_set():
+                logger.warning("API key change listener on %r stopped", self.db, exc_info=True)
+        finally:
+            self.listening.clear()
+            connection.close()
+
+
+#: A cursor past any generation: the first read asks for the clock alone.
+_NO_CHANGES: Final = 2**62
+
+
+def _read_changes(db: str, cursor: int) -> tuple[int, list[tuple[int, str, str]]]:
+    """The clock's generation and the changes after ``cursor``, in one query."""
+    connection = connections[db]
+    quote = connection.ops.quote_name
+    # Only quoted names of our own tables and columns are formatted in; values are parameters.
+    sql = (
+        f"SELECT 0, {quote('generation')}, '', '' FROM {quote(ChangeClock._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('id')} = %s "
+        "UNION ALL "
+        f"SELECT 1, {quote('generation')}, {quote('model_label')}, {quote('prefix')} "
+        f"FROM {quote(KeyChange._meta.db_table)} WHERE {quote('generation')} > %s "
+        "ORDER BY 1, 2"
+    )
+    with connection.cursor() as db_cursor:
+        db_cursor.execute(sql, [CLOCK_ID, cursor])
+        fetched = db_cursor.fetchall()
+    clock = 0
+    rows: list[tuple[int, str, str]] = []
+    for kind, generation, label, prefix in fetched:
+        if kind == 0:
+            clock = int(generation)
+        else:
+            rows.append((int(generation), str(label), str(prefix or "")))
+    return clock, rows
+
+
+def _apply(payload: str) -> None:
+    try:
+        message = json.loads(payload)
+        label = str(message["model"])
+        prefixes = message["prefixes"]
+    except (ValueError, KeyError, TypeError):
+        logger.warning("Ignored a malformed API key change notification")
+        return
+    keys_changed.send(
+        label,
+        prefixes=None if prefixes is None else tuple(str(p) for p in prefixes),
+        committed=True,
+    )
+
+
+#: The feed of this process.
+change_feed: Final = ChangeFeed()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=change_feed.reset)
