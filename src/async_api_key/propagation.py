@@ -59,6 +59,11 @@ class ChangeFeed:
         self._listeners: dict[str, _PushListener] = {}
         self._last_sync = -math.inf
         self._warned_at = -math.inf
+        #: Counters for monitoring and benchmarks: successful and failed reads of the log,
+        #: and notifications applied by push listeners.
+        self.reads = 0
+        self.failed_reads = 0
+        self.notifications = 0
 
     def confirms(self, db: str | None, read_at: float, now: float) -> bool:
         """Whether an entry read from ``db`` at ``read_at`` may still be served at ``now``.
@@ -85,8 +90,10 @@ class ChangeFeed:
             try:
                 self._read_log(db)
             except DatabaseError:
+                self.failed_reads += 1
                 self._warn(db)
                 return db in self._cursors
+            self.reads += 1
             self._synced_at[db] = started
         finally:
             self._lock.release()
@@ -194,6 +201,7 @@ class _PushListener(threading.Thread):
                 if self.feed.idle_for() > LISTENER_IDLE_SECONDS:
                     return
                 for notification in raw.notifies(timeout=_LISTEN_WAIT_SECONDS):
+                    self.feed.notifications += 1
                     _apply(notification.payload)
         except Exception:  # the change log still bounds staleness
             if not self._stopping.is_set():
