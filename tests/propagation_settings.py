@@ -17,11 +17,11 @@ import dj_database_url
 from tests.settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.propagation_urls"
-DATABASES: dict[str, Any] = {
+DATABASES = {
     "default": dj_database_url.parse(os.environ["PROPAGATION_DATABASE_URL"], conn_max_age=0)
 }
 _redis_url = os.environ.get("PROPAGATION_REDIS_URL")
-CACHES: dict[str, Any] = {
+CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
         if _redis_url
