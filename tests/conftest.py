@@ -34,12 +34,15 @@ class QueryLog:
     def __init__(self) -> None:
         self.statements: list[str] = []
         self.change_log: list[str] = []
+        #: Both, in the order they ran.
+        self.everything: list[str] = []
         self.active = False
 
     @contextmanager
     def capture(self) -> Iterator[QueryLog]:
         self.statements.clear()
         self.change_log.clear()
+        self.everything.clear()
         self.active = True
         try:
             yield self
@@ -63,6 +66,7 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> QueryLog:
         if log.active:
             on_log = any(table in sql for table in CHANGE_LOG_TABLES)
             (log.change_log if on_log else log.statements).append(sql)
+            log.everything.append(sql)
         return original(self, sql, params, many, executor)
 
     monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", recording)

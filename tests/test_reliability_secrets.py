@@ -266,6 +266,7 @@ def _cache_contents() -> list[bytes]:
 
 @override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"})
 @pytest.mark.urls("tests.parity_urls")
+@pytest.mark.django_db(transaction=True)  # committed, as in production: every tier fills
 def test_no_cache_key_or_value_holds_a_raw_key() -> None:
     """Both tiers, the negative cache and the rate-limit counters, after every kind of key."""
     raws = [APIKey.objects.create_key(name=f"k{index}")[1] for index in range(2)]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import make_password
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.db.backends.utils import CursorWrapper
 from django.test import override_settings
 from django.utils import timezone
@@ -72,7 +72,7 @@ async def test_averify_outcomes(
 NO_CACHE = {"CACHE_ENABLED": False}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @override_settings(ASYNC_API_KEY=NO_CACHE)
 def test_valid_key_costs_one_query_once_last_used_is_fresh(queries: QueryLog) -> None:
     raw = keys.valid_key()
@@ -201,7 +201,7 @@ def test_upstream_sha512_key_verifies_as_stored() -> None:
     assert APIKey.objects.get(pk=api_key.pk).hashed_key == hash_key(LEGACY_RAW)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_legacy_password_hash_is_upgraded_by_a_one_column_update(queries: QueryLog) -> None:
     api_key = _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
     with queries.capture():
@@ -217,7 +217,7 @@ def test_legacy_password_hash_is_upgraded_by_a_one_column_update(queries: QueryL
     assert Verifier(APIKey).verify(LEGACY_RAW).is_valid
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_revoke_survives_a_legacy_hash_upgrade(monkeypatch: pytest.MonkeyPatch) -> None:
     api_key = _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
     real_check = hashing.check_key
@@ -236,7 +236,7 @@ def test_concurrent_revoke_survives_a_legacy_hash_upgrade(monkeypatch: pytest.Mo
     assert Verifier(APIKey).verify(LEGACY_RAW).reason is Reason.REVOKED
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_last_used_is_written_at_most_once_per_interval_and_never_backwards(
     queries: QueryLog,
 ) -> None:
@@ -253,6 +253,28 @@ def test_last_used_is_written_at_most_once_per_interval_and_never_backwards(
     with override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": 0}):
         verifier.verify(raw)
     assert APIKey.objects.get(pk=api_key.pk).last_used_at == future
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bookkeeping_inside_a_transaction_waits_for_its_commit(queries: QueryLog) -> None:
+    """Inside the caller's transaction, last_used_at is written once it commits: a key row
+    locked for bookkeeping until then would hold up (or deadlock with) the key's changes."""
+    api_key, raw = APIKey.objects.create_key(name="x")
+    with transaction.atomic():
+        with queries.capture():
+            assert Verifier(APIKey).verify(raw).is_valid
+        assert queries.writes() == []  # no row locked for bookkeeping
+        assert APIKey.objects.get(pk=api_key.pk).last_used_at is None
+    assert APIKey.objects.get(pk=api_key.pk).last_used_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bookkeeping_of_a_rolled_back_transaction_is_not_written() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    with transaction.atomic():
+        assert Verifier(APIKey).verify(raw).is_valid
+        transaction.set_rollback(True)
+    assert APIKey.objects.get(pk=api_key.pk).last_used_at is None
 
 
 def _break_the_database(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,10 +30,12 @@ import hashlib
 import hmac
 import logging
 import math
+import os
 import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -56,6 +58,7 @@ logger = logging.getLogger("async_api_key")
 _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
 _SHARED_KEY_PREFIX = "async_api_key:v2"
 _DIGEST_SALT = b"async-api-key-cache:"
+_NEVER = -math.inf
 #: Values a cached key can hand to every request as they are: nobody can change them.
 _IMMUTABLE = (str, int, float, bool, bytes, type(None), datetime, date, Decimal, UUID)
 
@@ -82,13 +85,15 @@ class _Entry:
     label: str
     prefix: str
     values: dict[str, Any]
-    #: Field values that are mutable (lists, dicts): copied for every hit.
-    mutable: tuple[str, ...]
+    #: Field values that are mutable (lists, dicts), each with the function that copies it
+    #: for every hit.
+    mutable: tuple[tuple[str, Callable[[Any], Any]], ...]
     db: str | None
     related: dict[str, Any]
-    #: Monotonic time at which the database read behind this entry began (``-inf`` for
-    #: an entry from the shared tier, which relies on this process's change feed alone).
-    read_at: float
+    #: Until when the entry vouches for itself: the start of the database read behind it
+    #: plus ``MAX_STALENESS`` (``-inf`` for an entry from the shared tier, which relies on
+    #: this process's change feed alone). Past it, the change feed must confirm the entry.
+    fresh_until: float
     expires_at: float
 
 
@@ -100,6 +105,9 @@ class ReadTicket:
     read_at: float
     #: Whether the change feed has a position in the database read from.
     covered: bool
+    #: The change feed's position when the read began: a shared entry carries it, so that
+    #: a process that started later knows whether it has seen every change since.
+    generation: int | None = None
     #: The shared tier's versions of the key and of its model, read before the database.
     shared_versions: tuple[Any, Any] | None = None
 
@@ -132,6 +140,10 @@ class _LRU:
     def discard(self, key: tuple[str, str]) -> None:
         with self._lock:
             self._items.pop(key, None)
+
+    def reset(self) -> None:
+        self._lock = threading.Lock()
+        self._items.clear()
 
     def discard_label(self, label: str | None) -> None:
         with self._lock:
@@ -217,6 +229,12 @@ class _PositiveTier:
             self._items.clear()
             self._by_prefix.clear()
 
+    def reset(self) -> None:
+        self._lock = threading.Lock()
+        self.epoch += 1
+        self._items.clear()
+        self._by_prefix.clear()
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -266,7 +284,9 @@ class VerificationCache(Generic[_KeyT]):
             return None
         now = time.monotonic()
         entry = _positive.get((self.label, scope, key_digest(raw_key)), now)
-        if entry is None or not change_feed.confirms(entry.db, entry.read_at, now):
+        if entry is None:
+            return None
+        if now >= entry.fresh_until and now >= change_feed.confirmed_until.get(entry.db, _NEVER):
             return None
         return self._materialize(entry)
 
@@ -309,6 +329,7 @@ class VerificationCache(Generic[_KeyT]):
             epoch=_positive.epoch,
             read_at=time.monotonic(),
             covered=change_feed.has_position(db),
+            generation=change_feed.position(db),
         )
 
     def get_shared(
@@ -329,7 +350,9 @@ class VerificationCache(Generic[_KeyT]):
             logger.warning("API key shared cache unavailable; using the database", exc_info=True)
             return None, ticket
         versions = (found.get(version_key), found.get(model_key))
-        ticket = ReadTicket(ticket.epoch, ticket.read_at, ticket.covered, versions)
+        ticket = ReadTicket(
+            ticket.epoch, ticket.read_at, ticket.covered, ticket.generation, versions
+        )
         stored = found.get(entry_key)
         if not isinstance(stored, dict) or not ticket.covered:
             return None, ticket
@@ -347,7 +370,11 @@ class VerificationCache(Generic[_KeyT]):
         if not hmac.compare_digest(digest, key_digest(raw_key)):
             return None, ticket
         db = stored.get("db")
-        if not change_feed.confirms(db, -math.inf, time.monotonic()):
+        if time.monotonic() >= change_feed.confirmed_until.get(db, _NEVER):
+            return None, ticket
+        # Read before this process started following the log: a change in between may have
+        # failed to reach the shared tier, and this process would not know of it.
+        if not change_feed.knows_changes_since(db, stored.get("generation")):
             return None, ticket
         age = max(0.0, time.time() - float(stored.get("stored_at", 0.0)))
         entry = self._entry(prefix, values, db if isinstance(db, str) else None, {}, -math.inf)
@@ -371,7 +398,7 @@ class VerificationCache(Generic[_KeyT]):
             api_key.prefix,
             values,
             api_key._state.db,
-            dict(api_key._state.fields_cache),
+            copy.deepcopy(dict(api_key._state.fields_cache)),
             ticket.read_at,
         )
         if not _positive.put((self.label, scope, digest), entry, _max_entries(), ticket.epoch):
@@ -387,6 +414,7 @@ class VerificationCache(Generic[_KeyT]):
             "values": values,
             "db": api_key._state.db,
             "versions": list(ticket.shared_versions),
+            "generation": ticket.generation,
             "stored_at": time.time(),
         }
         ttl = min(api_key_settings.shared_cache_ttl, api_key_settings.cache_ttl)
@@ -405,7 +433,13 @@ class VerificationCache(Generic[_KeyT]):
         related: dict[str, Any],
         read_at: float,
     ) -> _Entry:
-        mutable = tuple(name for name, value in values.items() if not isinstance(value, _IMMUTABLE))
+        now = time.monotonic()
+        mutable = tuple(
+            (name, _copier(value))
+            for name, value in values.items()
+            if not isinstance(value, _IMMUTABLE)
+        )
+        values = {**values, "_initial_revoked": bool(values.get("revoked", False))}
         return _Entry(
             label=self.label,
             prefix=prefix,
@@ -413,28 +447,42 @@ class VerificationCache(Generic[_KeyT]):
             mutable=mutable,
             db=db,
             related=related,
-            read_at=read_at,
-            expires_at=time.monotonic() + api_key_settings.cache_ttl,
+            fresh_until=read_at + api_key_settings.max_staleness,
+            expires_at=now + api_key_settings.cache_ttl,
         )
 
     def _materialize(self, entry: _Entry) -> _KeyT:
         # A new instance per hit, with its own copies of mutable values (scopes, networks)
         # and related objects: no request can change what another request sees.
         api_key: _KeyT = self.model.__new__(self.model)
-        api_key.__dict__.update(entry.values)
-        for name in entry.mutable:
-            api_key.__dict__[name] = copy.deepcopy(entry.values[name])
+        attributes = api_key.__dict__
+        values = entry.values
+        attributes.update(values)  # the fields, and _initial_revoked
+        for name, copier in entry.mutable:
+            attributes[name] = copier(values[name])
         state = ModelState()
         state.adding = False
         state.db = entry.db
-        state.fields_cache = copy.deepcopy(entry.related) if entry.related else {}
-        api_key._state = state
-        api_key._initial_revoked = api_key.revoked
+        if entry.related:  # otherwise Django makes an empty one when it is first used
+            state.fields_cache = copy.deepcopy(entry.related)
+        attributes["_state"] = state
         return api_key
 
     def _shared_keys(self, prefix: str) -> tuple[str, str, str]:
         base = f"{_SHARED_KEY_PREFIX}:{self.label}"
         return f"{base}:entry:{prefix}", f"{base}:version:{prefix}", f"{base}:version"
+
+
+def _copier(value: Any) -> Callable[[Any], Any]:
+    """The cheapest copy that shares nothing mutable: a list or dict of plain values (the
+    scopes, the networks) is copied shallowly, at a fraction of ``deepcopy``'s cost."""
+    if isinstance(value, list) and all(isinstance(item, _IMMUTABLE) for item in value):
+        return list
+    if isinstance(value, dict) and all(
+        isinstance(item, _IMMUTABLE) for pair in value.items() for item in pair
+    ):
+        return dict
+    return copy.deepcopy
 
 
 def _with_expiry(entry: _Entry, expires_at: float) -> _Entry:
@@ -445,7 +493,7 @@ def _with_expiry(entry: _Entry, expires_at: float) -> _Entry:
         entry.mutable,
         entry.db,
         entry.related,
-        entry.read_at,
+        entry.fresh_until,
         min(entry.expires_at, expires_at),
     )
 
@@ -496,6 +544,17 @@ def _on_keys_changed(
             "every key" if prefixes is None else f"{len(prefixes)} key(s)",
             exc_info=True,
         )
+
+
+def _after_fork() -> None:
+    """A forked child gets the tiers as they were, with locks a thread of the parent may
+    have held at the fork: it starts with new, empty ones."""
+    for tier in (_positive, _negative, _recently_changed):
+        tier.reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def clear_local() -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "announce_new_key",
     "arecord_change",
     "keys_changed",
+    "lock_clock",
     "record_change",
 ]
 
@@ -71,20 +72,25 @@ def record_change(
 ) -> None:
     """Record that the keys of ``model`` with these lookup ids (``prefix``) changed.
 
-    ``prefixes=None`` stands for every key of the model. ``using`` is the database alias
-    the change is written to (default: the router's choice for ``model``). Call it inside
-    the transaction that makes the change: the record commits, or rolls back, with it.
+    ``prefixes=None`` stands for every key of the model. ``prefixes`` may be a lazy queryset
+    (``Key.objects.filter(owner=o).values_list("prefix", flat=True)``): it is read after the
+    change clock is locked, so no concurrent recorded change can slip between the read and
+    the change. ``using`` is the database alias the change is written to (default: the
+    router's choice for ``model``). Call it inside the transaction that makes the change:
+    the record commits, or rolls back, with it.
     """
+    if isinstance(prefixes, str):
+        raise TypeError("record_change() takes an iterable of lookup ids, not one string.")
     label: str = model._meta.label_lower
-    chosen = None if prefixes is None else tuple(sorted({p for p in prefixes if p}))
-    if chosen is not None and not chosen:
-        return
-    if chosen is not None and len(chosen) > MAX_PREFIXES_PER_CHANGE:
-        chosen = None
     db = using or router.db_for_write(model)
-    keys_changed.send(label, prefixes=chosen, committed=False)
     with transaction.atomic(using=db):
         generation = _advance_clock(db)
+        chosen = None if prefixes is None else tuple(sorted({p for p in prefixes if p}))
+        if chosen is not None and not chosen:
+            return
+        if chosen is not None and len(chosen) > MAX_PREFIXES_PER_CHANGE:
+            chosen = None
+        keys_changed.send(label, prefixes=chosen, committed=False)
         now = timezone.now()
         KeyChange.objects.using(db).bulk_create(
             KeyChange(generation=generation, model_label=label, prefix=prefix, recorded_at=now)
@@ -96,13 +102,24 @@ def record_change(
         transaction.on_commit(partial(_announce_committed, label, chosen), using=db)
 
 
+def lock_clock(using: str) -> None:
+    """Lock the change clock of ``using`` until the current transaction ends.
+
+    Recorded changes lock the clock before any key row, so that two of them never wait for
+    each other in a circle. Code that locks key rows itself and then changes them
+    (``select_for_update()`` then ``revoke()``) calls this first; the key queryset's
+    ``select_for_update()`` does it on its own.
+    """
+    if not transaction.get_connection(using).in_atomic_block:
+        return
+    _advance_clock(using)
+
+
 async def arecord_change(
     model: type[Any], prefixes: Iterable[str] | None = None, *, using: str | None = None
 ) -> None:
-    """Async twin of :func:`record_change`."""
-    await sync_to_async(record_change)(
-        model, None if prefixes is None else list(prefixes), using=using
-    )
+    """Async twin of :func:`record_change` (a lazy queryset is read in the worker thread)."""
+    await sync_to_async(record_change)(model, prefixes, using=using)
 
 
 def _announce_committed(label: str, prefixes: tuple[str, ...] | None) -> None:

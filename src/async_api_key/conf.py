@@ -62,6 +62,9 @@ class APIKeySettings:
 
     def __init__(self) -> None:
         self._merged: dict[str, Any] | None = None
+        # Read on every cache hit, so kept ready-made (set with ``_merged``).
+        self._caching = False
+        self._max_staleness = 0.0
 
     def _values(self) -> dict[str, Any]:
         if self._merged is None:
@@ -71,6 +74,8 @@ class APIKeySettings:
                 raise ValueError(f"Unknown {SETTINGS_NAME} settings: {', '.join(unknown)}.")
             merged = {**DEFAULTS, **user_values}
             _validate_cache_bounds(merged)
+            self._caching = bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0
+            self._max_staleness = float(merged["MAX_STALENESS"])
             self._merged = merged
             # Read once here: getattr() of an unset setting raises and catches inside
             # Django's lazy settings, which costs microseconds on every request.
@@ -121,12 +126,15 @@ class APIKeySettings:
     @property
     def caching(self) -> bool:
         """Whether verifications are cached at all (``CACHE_ENABLED`` and a positive TTL)."""
-        values = self._values()
-        return bool(values["CACHE_ENABLED"]) and float(values["CACHE_TTL"]) > 0
+        if self._merged is None:
+            self._values()
+        return self._caching
 
     @property
     def max_staleness(self) -> float:
-        return float(self._values()["MAX_STALENESS"])
+        if self._merged is None:
+            self._values()
+        return self._max_staleness
 
     @property
     def push_changes(self) -> bool:
@@ -175,6 +183,14 @@ def _validate_cache_bounds(values: dict[str, Any]) -> None:
             raise ValueError(f"{SETTINGS_NAME}['{name}'] must be between 0 and {upper:g} seconds.")
     if values["MAX_STALENESS"] <= 0:
         raise ValueError(f"{SETTINGS_NAME}['MAX_STALENESS'] must be more than 0 seconds.")
+    for name in ("NEGATIVE_CACHE_TTL", "SHARED_CACHE_TTL"):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a number of seconds, 0 or more.")
+    for name in ("CACHE_MAX_ENTRIES", "NEGATIVE_CACHE_MAX_ENTRIES"):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a whole number, 0 or more.")
 
 
 api_key_settings = APIKeySettings()

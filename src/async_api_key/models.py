@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .changelog import ChangeClock, KeyChange
-from .changes import announce_new_key, record_change
+from .changes import announce_new_key, lock_clock, record_change
 from .conf import api_key_settings
 from .exceptions import KeyNotRotatable, KeyStoreUnavailable
 from .hashing import check_key, hash_key
@@ -85,6 +85,7 @@ class APIKeyQuerySet(QuerySet[_KeyT], Generic[_KeyT]):
 
     def delete(self) -> tuple[int, dict[str, int]]:
         with transaction.atomic(using=self.db):
+            lock_clock(self.db)  # before reading which keys go: see record_change()
             prefixes = list(self.values_list("prefix", flat=True))
             record_change(self.model, prefixes, using=self.db)
             label = self.model._meta.label_lower
@@ -96,6 +97,14 @@ class APIKeyQuerySet(QuerySet[_KeyT], Generic[_KeyT]):
 
     async def adelete(self) -> tuple[int, dict[str, int]]:
         return await sync_to_async(self.delete)()
+
+    def _fetch_all(self) -> None:
+        # Rows locked with select_for_update() are usually changed next, and a recorded
+        # change locks the change clock first: take it now, so that this transaction and a
+        # concurrent change never wait for each other in a circle.
+        if self._result_cache is None and self.query.select_for_update:
+            lock_clock(self.db)
+        super()._fetch_all()
 
 
 class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
@@ -118,15 +127,24 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
         """What the cache keys this manager's verifications by; ``None`` turns caching off.
 
         A verification cached under one scope is only ever served under the same scope.
-        The base manager's answer depends on nothing but the key, so its scope is constant.
-        A manager that overrides ``get_queryset()`` or ``get_usable_keys()`` may answer
-        differently from request to request (a current tenant), so caching is off for it
-        unless it overrides this method too: return a string that names everything its
-        answer depends on (``f"tenant:{current_tenant_id()}"``), or a constant if nothing.
+        The base manager's answer depends on nothing but the key and the database it reads
+        (``db_manager()``), so its scope says just that. A manager that overrides
+        ``get_queryset()`` or ``get_usable_keys()`` may answer differently from request to
+        request (a current tenant), so caching is off for it unless it overrides this method
+        too: return a string that names everything its answer depends on
+        (``f"tenant:{current_tenant_id()}"``), or a constant if it depends on stored data
+        only. So must a project whose database router picks the database per request.
         """
         if self.key_filters().customised:
             return None
-        return f"{type(self).__module__}.{type(self).__qualname__}"
+        manager_type = type(self)
+        scope = f"{manager_type.__module__}.{manager_type.__qualname__}"
+        return scope if self._db is None else f"{scope}@{self._db}"
+
+    def cache_scope_is_constant(self) -> bool:
+        """Whether :meth:`cache_scope` is the base method, whose answer never changes for
+        one manager: the verifier then asks it once instead of on every verification."""
+        return type(self).cache_scope is BaseAPIKeyManager.cache_scope
 
     def key_filters(self) -> KeyFilters:
         """Which of the methods that decide usable keys this manager overrides."""
@@ -355,6 +373,7 @@ class AbstractAPIKey(models.Model):
         return f"{self.name} ({self.prefix})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        self._adopt_existing_row(kwargs.get("using"), bool(kwargs.get("force_insert")))
         self._validate_revoked()
         if self.revoked and self.revoked_at is None:
             self.revoked_at = timezone.now()
@@ -443,6 +462,19 @@ class AbstractAPIKey(models.Model):
     async def arotate(self: _KeyT, grace_period: timedelta = NO_GRACE) -> tuple[_KeyT, str]:
         """Async twin of :meth:`rotate`."""
         return await sync_to_async(self.rotate)(grace_period)
+
+    def _adopt_existing_row(self, using: str | None, force_insert: bool) -> None:
+        """A new instance given the primary key of a stored key would make ``save()`` update
+        that row like an insert: unrecorded, and free to undo a revocation. Treat it as the
+        update it is."""
+        if not self._state.adding or self.pk is None or force_insert:
+            return
+        db = using or router.db_for_write(type(self), instance=self)
+        stored = type(self)._base_manager.using(db).filter(pk=self.pk)
+        revoked = stored.values_list("revoked", flat=True).first()
+        if revoked is not None:
+            self._state.adding = False
+            self._initial_revoked = revoked
 
     def _validate_revoked(self) -> None:
         if self._initial_revoked and not self.revoked:

@@ -1,8 +1,9 @@
 """How this process learns of key changes made in other processes: the change feed.
 
 A cached verification may be served only while this process knows of every change that
-committed more than ``MAX_STALENESS`` seconds ago (:meth:`ChangeFeed.confirms`). Two things
-keep that knowledge current:
+committed more than ``MAX_STALENESS`` seconds ago: either the entry was read from the
+database within the bound, or the change log was (``ChangeFeed.confirmed_until``). Two
+things keep that knowledge current:
 
 - **the change log**, read on demand: when a hit would rely on knowledge older than the
   bound, the verification takes the cold path, whose first step (:meth:`ChangeFeed.sync`)
@@ -26,9 +27,12 @@ import math
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
+from django.core.signals import setting_changed
 from django.db import DatabaseError, connections
+from django.dispatch import receiver
 
 from .changelog import CLOCK_ID, EVERY_KEY, ChangeClock, KeyChange
 from .changes import PUSH_CHANNEL, keys_changed
@@ -54,8 +58,14 @@ class ChangeFeed:
         self._lock = threading.Lock()
         #: Generation of the last change applied, by database alias.
         self._cursors: dict[str, int] = {}
+        #: The generation this process started from in each alias: it knows nothing of the
+        #: changes up to it, one by one.
+        self._starts: dict[str, int] = {}
         #: Monotonic time at which the last successful read of each alias's log began.
         self._synced_at: dict[str, float] = {}
+        #: Until when that read confirms what was cached from each alias: its start plus
+        #: ``MAX_STALENESS``. Read on every cache hit, so kept ready-made.
+        self.confirmed_until: dict[str | None, float] = {}
         self._listeners: dict[str, _PushListener] = {}
         self._last_sync = -math.inf
         self._warned_at = -math.inf
@@ -64,15 +74,8 @@ class ChangeFeed:
         self.reads = 0
         self.failed_reads = 0
         self.notifications = 0
-
-    def confirms(self, db: str | None, read_at: float, now: float) -> bool:
-        """Whether an entry read from ``db`` at ``read_at`` may still be served at ``now``.
-
-        It may while no change it could have missed is older than the bound: either the
-        entry itself was read within the bound, or the log was read within it.
-        """
-        bound = api_key_settings.max_staleness
-        return max(read_at, self._synced_at.get(db or "", -math.inf)) + bound > now
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock_for_executor = threading.Lock()
 
     def sync(self, db: str) -> bool:
         """Apply the changes recorded in ``db`` since the last read. Sync: runs one query.
@@ -95,11 +98,21 @@ class ChangeFeed:
                 return db in self._cursors
             self.reads += 1
             self._synced_at[db] = started
+            self.confirmed_until[db] = started + api_key_settings.max_staleness
         finally:
             self._lock.release()
         if api_key_settings.push_changes:
             self._ensure_listener(db)
         return True
+
+    def apply_bound(self) -> None:
+        """Recompute what the last reads confirm after ``MAX_STALENESS`` changed (tests)."""
+        try:
+            bound = api_key_settings.max_staleness
+        except ValueError:  # settings that will be refused where they are used
+            bound = 0.0
+        for db, synced_at in list(self._synced_at.items()):
+            self.confirmed_until[db] = synced_at + bound
 
     def stop(self) -> None:
         """Stop the push listeners and wait for them to close their connections."""
@@ -111,8 +124,12 @@ class ChangeFeed:
     def reset(self) -> None:
         """Forget every position (a new process: after ``fork()``, or in tests)."""
         self._lock = threading.Lock()
+        self._lock_for_executor = threading.Lock()
+        self._executor = None
         self._cursors.clear()
+        self._starts.clear()
         self._synced_at.clear()
+        self.confirmed_until.clear()
         self._listeners.clear()
         self._last_sync = -math.inf
 
@@ -126,14 +143,24 @@ class ChangeFeed:
     def has_position(self, db: str) -> bool:
         return db in self._cursors
 
+    def position(self, db: str) -> int | None:
+        """The generation of the last change of ``db`` this process has applied."""
+        return self._cursors.get(db)
+
+    def knows_changes_since(self, db: str | None, generation: object) -> bool:
+        """Whether this process has seen, one by one, every change of ``db`` after
+        ``generation`` (it has, from the generation it started from on)."""
+        start = self._starts.get(db or "")
+        return start is not None and isinstance(generation, int) and generation >= start
+
     def _read_log(self, db: str) -> None:
         cursor = self._cursors.get(db)
-        clock, rows = _read_changes(db, _NO_CHANGES if cursor is None else cursor)
+        clock, rows = self._read_committed(db, _NO_CHANGES if cursor is None else cursor)
         if cursor is None or clock < cursor:
-            # A first read, or a log that went back (a database restored from a backup, a
-            # test's rolled-back transaction): what this process cached from ``db`` was
-            # read without a position it can trust, so it all goes.
-            self._cursors[db] = clock
+            # A first read, or a log that went back (a database restored from a backup):
+            # what this process cached from ``db`` was read without a position it can
+            # trust, so it all goes.
+            self._cursors[db] = self._starts[db] = clock
             keys_changed.send(None, prefixes=None, committed=False)
             return
         if not rows:
@@ -152,14 +179,27 @@ class ChangeFeed:
             )
         self._cursors[db] = max(clock, rows[-1][0])
 
+    def _read_committed(self, db: str, cursor: int) -> tuple[int, list[tuple[int, str, str]]]:
+        """Read the log as committed. Inside a transaction, this thread's connection would
+        see the transaction's own uncommitted changes (whose generations a rollback hands
+        out again) or, at REPEATABLE READ, an old snapshot: another connection reads it."""
+        if not connections[db].in_atomic_block:
+            return _read_changes(db, cursor)
+        with self._lock_for_executor:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="async-api-key-log")
+            executor = self._executor
+        return executor.submit(_read_changes_and_close, db, cursor).result()
+
     def _ensure_listener(self, db: str) -> None:
-        listener = self._listeners.get(db)
-        if listener is not None and listener.is_alive():
-            return
-        if connections[db].vendor != "postgresql":
-            return
-        listener = _PushListener(self, db)
-        self._listeners[db] = listener
+        with self._lock_for_executor:
+            listener = self._listeners.get(db)
+            if listener is not None and listener.is_alive():
+                return
+            if connections[db].vendor != "postgresql":
+                return
+            listener = _PushListener(self, db)
+            self._listeners[db] = listener
         listener.start()
 
     def _warn(self, db: str) -> None:
@@ -202,7 +242,10 @@ class _PushListener(threading.Thread):
                     return
                 for notification in raw.notifies(timeout=_LISTEN_WAIT_SECONDS):
                     self.feed.notifications += 1
-                    _apply(notification.payload)
+                    try:
+                        _apply(notification.payload)
+                    except Exception:  # a receiver failed: the next notification still counts
+                        logger.exception("Could not apply an API key change notification")
         except Exception:  # the change log still bounds staleness
             if not self._stopping.is_set():
                 logger.warning("API key change listener on %r stopped", self.db, exc_info=True)
@@ -241,23 +284,43 @@ def _read_changes(db: str, cursor: int) -> tuple[int, list[tuple[int, str, str]]
     return clock, rows
 
 
+def _read_changes_and_close(db: str, cursor: int) -> tuple[int, list[tuple[int, str, str]]]:
+    try:
+        return _read_changes(db, cursor)
+    finally:
+        # Nothing else uses this thread's connection: holding it open would keep a test
+        # database from being dropped, and a server's pool from shrinking.
+        connections[db].close()
+
+
 def _apply(payload: str) -> None:
+    """Apply one notification. Anyone who may connect to the database can send one: a
+    malformed payload is logged and ignored, never fatal to the listener."""
     try:
         message = json.loads(payload)
-        label = str(message["model"])
+        label = message["model"]
         prefixes = message["prefixes"]
+        if not isinstance(label, str):
+            raise TypeError("model")
+        if prefixes is not None and (
+            not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes)
+        ):
+            raise TypeError("prefixes")
     except (ValueError, KeyError, TypeError):
         logger.warning("Ignored a malformed API key change notification")
         return
-    keys_changed.send(
-        label,
-        prefixes=None if prefixes is None else tuple(str(p) for p in prefixes),
-        committed=True,
-    )
+    keys_changed.send(label, prefixes=None if prefixes is None else tuple(prefixes), committed=True)
 
 
 #: The feed of this process.
 change_feed: Final = ChangeFeed()
+
+
+@receiver(setting_changed, dispatch_uid="async_api_key.propagation")
+def _apply_new_bound(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ASYNC_API_KEY":
+        change_feed.apply_bound()
+
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=change_feed.reset)

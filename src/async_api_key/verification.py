@@ -18,9 +18,11 @@ A malformed key stops at the parse: no query, no thread hop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -183,7 +185,12 @@ class Verifier(Generic[_KeyT]):
         self._loader = KeyLoader(self.manager, self.manager.key_filters())
         #: The manager's cache scope, asked on every verification (it may depend on the
         #: request, a current tenant) unless the manager keeps the constant one.
-        self._cache_scope = self.manager.cache_scope
+        self._dynamic_scope: Callable[[], str | None] | None = None
+        self._constant_scope: str | None = None
+        if self.manager.cache_scope_is_constant():
+            self._constant_scope = self.manager.cache_scope()
+        else:
+            self._dynamic_scope = self.manager.cache_scope
 
     @masks_key_locals
     def verify(
@@ -258,6 +265,10 @@ class Verifier(Generic[_KeyT]):
             return None
         return VerificationOutcome(Reason.VALID, api_key=cached, prefix=cached.prefix)
 
+    def _cache_scope(self) -> str | None:
+        dynamic = self._dynamic_scope
+        return self._constant_scope if dynamic is None else dynamic()
+
     def _check_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         """Bring the cache up to date with the change log if due, then check this process's
         cache again, the shared tier, and the database. Sync: runs I/O."""
@@ -303,11 +314,18 @@ class Verifier(Generic[_KeyT]):
         return VerificationOutcome(Reason.VALID, api_key=stored, prefix=parsed.lookup)
 
     def _upgrade_hash(self, stored: _KeyT, new_hash: str) -> None:
+        self._bookkeeping(partial(self._write_hash, stored, new_hash))
+
+    def _write_hash(self, stored: _KeyT, new_hash: str) -> None:
         # One column, and only if nobody changed it meanwhile: a full-row save here
         # could write back a stale ``revoked=False`` over a concurrent revocation.
-        updated = self.model._base_manager.filter(
-            pk=stored.pk, hashed_key=stored.hashed_key
-        ).update(hashed_key=new_hash)
+        try:
+            updated = self.model._base_manager.filter(
+                pk=stored.pk, hashed_key=stored.hashed_key
+            ).update(hashed_key=new_hash)
+        except DatabaseError:
+            logger.warning("Could not upgrade a legacy key hash; prefix=%s", stored.prefix)
+            return
         if updated:
             stored.hashed_key = new_hash
 
@@ -319,25 +337,33 @@ class Verifier(Generic[_KeyT]):
         threshold = now - interval
         if stored.last_used_at is not None and stored.last_used_at >= threshold:
             return
+        self._bookkeeping(partial(self._write_last_used, stored, now, threshold))
+
+    def _write_last_used(self, stored: _KeyT, now: datetime, threshold: datetime) -> None:
         # Conditional, single-column UPDATE: concurrent verifications write at most once per
         # interval, and the value never moves backwards.
-        manager = self.model._base_manager
         try:
             updated = (
-                manager.filter(pk=stored.pk)
+                self.model._base_manager.filter(pk=stored.pk)
                 .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold))
                 .update(last_used_at=now)
             )
         except DatabaseError:
-            # Bookkeeping must not refuse a valid key (a replica, a locked SQLite table):
-            # in autocommit the failed statement harms nothing else. Inside a transaction
-            # it would, so the error stands there.
-            if transaction.get_connection(router.db_for_write(self.model)).in_atomic_block:
-                raise
+            # Bookkeeping must not refuse a valid key (a replica, a locked SQLite table).
             logger.warning("Could not record last_used_at; prefix=%s", stored.prefix)
             return
         if updated:
             stored.last_used_at = now
+
+    def _bookkeeping(self, write: Callable[[], None]) -> None:
+        """Run a bookkeeping write now, or, inside the caller's transaction, once it commits:
+        a key row locked until then for bookkeeping would block the key's own changes (and
+        could deadlock with them, since a recorded change locks the change clock first)."""
+        db = router.db_for_write(self.model)
+        if transaction.get_connection(db).in_atomic_block:
+            transaction.on_commit(write, using=db)
+        else:
+            write()
 
     def apply_policy(
         self,

@@ -1,0 +1,364 @@
+"""Revocation under attack, round two: holes an adversarial review found in the change log
+design, each first shown failing, then fixed. The first round is in
+``tests/test_revocation_attacks.py``; real processes in ``test_reliability_propagation.py``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
+from django.test import override_settings
+from django.utils import timezone
+
+from async_api_key.cache import clear_local
+from async_api_key.changelog import ChangeClock, KeyChange
+from async_api_key.changes import record_change
+from async_api_key.conf import api_key_settings
+from async_api_key.exceptions import KeyNotRotatable
+from async_api_key.models import APIKey, BaseAPIKeyManager
+from async_api_key.propagation import change_feed
+from async_api_key.verification import Reason, Verifier
+from tests.conftest import QueryLog
+from tests.testapp.models import Organization, OrganizationAPIKey
+
+FAST = {"MAX_STALENESS": 0.2, "PUSH_CHANGES": False}
+
+
+def remote_revoke(api_key: APIKey) -> None:
+    """What record_change() + revoke() write in ANOTHER process: the same rows, but no
+    signal reaches this process's caches (they must learn it from the change log)."""
+    with transaction.atomic():
+        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
+            ChangeClock.objects.create(id=1, generation=1)
+        generation = ChangeClock.objects.get(pk=1).generation
+        KeyChange.objects.create(
+            generation=generation,
+            model_label="async_api_key.apikey",
+            prefix=api_key.prefix,
+            recorded_at=timezone.now(),
+        )
+        APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
+
+
+# 1 ---------------------------------------------------------------------------------------
+@override_settings(ASYNC_API_KEY=FAST)
+@pytest.mark.django_db(transaction=True)
+def test_a_log_read_inside_a_rolled_back_transaction_does_not_hide_a_later_change() -> None:
+    victim, raw_victim = APIKey.objects.create_key(name="victim")
+    _, raw_other = APIKey.objects.create_key(name="other")
+    third, _ = APIKey.objects.create_key(name="third")
+    record_change(APIKey, ["seedseedseed"])  # a clock row exists, as in production
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw_victim).is_valid  # first log read, then cached
+    assert verifier.verify(raw_other).is_valid  # cached
+    time.sleep(0.3)  # entries now need the log to confirm them
+    with transaction.atomic():
+        third.name = "renamed"
+        third.save()  # records generation g, uncommitted
+        # a verification in the same transaction reads the log: it sees its own
+        # uncommitted generation g and moves the cursor to g
+        assert verifier.verify(raw_other).is_valid
+        transaction.set_rollback(True)  # g never happened
+    remote_revoke(victim)  # another process's revocation now takes generation g
+    time.sleep(0.3)  # > MAX_STALENESS after the revocation committed
+    assert verifier.verify(raw_victim).reason is Reason.REVOKED
+
+
+# 2 ---------------------------------------------------------------------------------------
+@override_settings(ASYNC_API_KEY={**FAST, "SHARED_CACHE_ALIAS": "default"})
+@pytest.mark.django_db(transaction=True)
+def test_a_new_process_ignores_a_shared_entry_older_than_its_start_after_a_redis_blip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # stored in both tiers
+    shared = caches["default"]
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("redis blip")
+
+    with monkeypatch.context() as blip:
+        blip.setattr(shared, "set_many", down)
+        api_key.revoke()  # committed; the shared versions could not be replaced
+    time.sleep(0.3)  # > MAX_STALENESS
+    # A worker that starts now (gunicorn max_requests, a deploy): fresh feed, empty local tier.
+    change_feed.reset()
+    clear_local()
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+# 3 ---------------------------------------------------------------------------------------
+class SelectingManager(BaseAPIKeyManager[OrganizationAPIKey]):
+    """The docs' advice for async views: select_related the owner in get_queryset()."""
+
+    def get_queryset(self) -> QuerySet[OrganizationAPIKey]:  # type: ignore[override]
+        return super().get_queryset().select_related("organization")
+
+    def cache_scope(self) -> str:
+        return "selecting"
+
+
+@pytest.mark.django_db
+def test_related_objects_of_a_cached_key_are_not_shared_between_requests() -> None:
+    organization = Organization.objects.create(name="Acme")
+    _, raw = OrganizationAPIKey.objects.create_key(name="k", organization=organization)
+    manager = SelectingManager()
+    manager.model = OrganizationAPIKey
+    verifier = Verifier(OrganizationAPIKey, manager=manager)
+    first = verifier.verify(raw).api_key  # cold path: the loaded instance itself
+    assert first is not None
+    first.organization.name = "changed by request 1"  # request 1 edits its own object...
+    first.organization.active = False
+    second = verifier.verify(raw).api_key  # ...request 2, a cache hit
+    assert second is not None
+    assert second.organization.name == "Acme"
+    assert second.organization.active is True
+
+
+# 4 ---------------------------------------------------------------------------------------
+def test_a_manager_bound_to_another_database_has_its_own_cache_scope() -> None:
+    """A key cached through the default database's manager is never served through a
+    manager bound to another one (db_manager): their scopes differ."""
+    default_scope = APIKey.objects.cache_scope()
+    other_scope = APIKey.objects.db_manager("tenant_b").cache_scope()
+    assert default_scope is not None
+    assert other_scope is not None
+    assert other_scope != default_scope
+
+
+# 5 ---------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_record_change_refuses_a_single_string_instead_of_recording_its_characters() -> None:
+    api_key, _ = APIKey.objects.create_key(name="x")
+    with pytest.raises(TypeError, match="not one string"):
+        record_change(APIKey, api_key.prefix)
+    assert not KeyChange.objects.filter(prefix__in=list(api_key.prefix)).exists()
+
+
+# 6 ---------------------------------------------------------------------------------------
+def _clone(api_key: APIKey, **fields: Any) -> APIKey:
+    """A new instance built with a stored key's primary key, as a sync job builds one."""
+    return APIKey(
+        pk=api_key.pk,
+        prefix=api_key.prefix,
+        hashed_key=api_key.hashed_key,
+        name=api_key.name,
+        created=api_key.created,
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_saving_a_new_instance_over_a_revoked_key_cannot_unrevoke_it() -> None:
+    api_key, _ = APIKey.objects.create_key(name="x", scopes=["orders:read"])
+    api_key.revoke()
+    with pytest.raises(ValidationError):
+        _clone(api_key, scopes=["*"]).save()
+    api_key.refresh_from_db()
+    assert api_key.revoked
+    assert api_key.scopes == ["orders:read"]
+
+
+@pytest.mark.django_db
+def test_saving_a_new_instance_over_a_stored_key_is_a_recorded_update() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x", scopes=["orders:read"])
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    before = KeyChange.objects.count()
+    _clone(api_key, scopes=["orders:write"]).save()
+    assert KeyChange.objects.filter(prefix=api_key.prefix).count() == 1
+    assert KeyChange.objects.count() == before + 1
+    assert verifier.verify(raw, scopes=["orders:read"]).reason is Reason.INSUFFICIENT_SCOPE
+
+
+# 7 ---------------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_a_queryset_update_reads_its_keys_after_locking_the_change_clock(
+    queries: QueryLog,
+) -> None:
+    """Read before the lock, the list of keys could miss one that a concurrent (recorded)
+    change moved into the filter and committed in between."""
+    APIKey.objects.create_key(name="batch")
+    with queries.capture():
+        APIKey.objects.filter(name="batch").update(revoked=True)
+    ran = [sql.lstrip().upper() for sql in queries.everything]
+    clock_locked = next(
+        i for i, sql in enumerate(ran) if sql.startswith("UPDATE") and "CHANGECLOCK" in sql
+    )
+    keys_read = next(
+        i for i, sql in enumerate(ran) if sql.startswith("SELECT") and "ASYNC_API_KEY_APIKEY" in sql
+    )
+    assert clock_locked < keys_read
+
+
+# 8 ---------------------------------------------------------------------------------------
+@override_settings(ASYNC_API_KEY=FAST)
+@pytest.mark.django_db(transaction=True)
+def test_a_log_read_inside_a_repeatable_read_transaction_sees_the_latest_changes() -> None:
+    """A long transaction at REPEATABLE READ (a job, a streaming view) verifies a key: its log
+    read sees its old snapshot, yet marks the whole process's cache as confirmed *now*."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL isolation levels")
+    victim, raw_victim = APIKey.objects.create_key(name="victim")
+    _, raw_job = APIKey.objects.create_key(name="job")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw_victim).is_valid
+    assert verifier.verify(raw_job).is_valid
+    snapshot_taken = threading.Event()
+    revoked = threading.Event()
+    job_done = threading.Event()
+
+    def job() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    cursor.execute("SELECT 1 FROM async_api_key_changeclock")
+                snapshot_taken.set()
+                revoked.wait(5)
+                time.sleep(0.3)
+                assert verifier.verify(raw_job).is_valid  # reads the log in the old snapshot
+            job_done.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    snapshot_taken.wait(5)
+    remote_revoke(victim)  # commits
+    revoked.set()
+    thread.join()
+    assert job_done.is_set()
+    # > MAX_STALENESS after the revocation committed; served from the cache "confirmed" by the job
+    assert verifier.verify(raw_victim).reason is Reason.REVOKED
+
+
+# 9 ---------------------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_bookkeeping_in_an_atomic_request_does_not_deadlock_with_a_revocation() -> None:
+    """An ATOMIC_REQUESTS view verifies a key (its last_used_at is due), then rotates it;
+    meanwhile an admin revokes it. The bookkeeping write waits for the commit, so no key row
+    is locked before the change clock and neither side deadlocks: the rotation either runs
+    first or finds the key revoked."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks")
+    api_key, raw = APIKey.objects.create_key(name="x")
+    errors: list[BaseException] = []
+    row_locked = threading.Event()
+
+    def request() -> None:
+        try:
+            with transaction.atomic():  # ATOMIC_REQUESTS
+                outcome = APIKey.objects.verifier.verify(raw)  # last_used_at UPDATE: row lock
+                row_locked.set()
+                time.sleep(0.5)  # the admin's revoke() now holds the clock, waits for the row
+                assert outcome.api_key is not None
+                outcome.api_key.rotate()  # clock: waits for the admin -> deadlock
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def admin() -> None:
+        try:
+            row_locked.wait(5)
+            APIKey.objects.get(pk=api_key.pk).revoke()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request), threading.Thread(target=admin)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert all(isinstance(error, KeyNotRotatable) for error in errors), errors
+
+
+# 10 --------------------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_select_for_update_then_revoke_does_not_deadlock_with_a_concurrent_save() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks")
+    api_key, _ = APIKey.objects.create_key(name="x")
+    errors: list[BaseException] = []
+    row_locked = threading.Event()
+
+    def locker() -> None:
+        try:
+            with transaction.atomic():
+                key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+                row_locked.set()
+                time.sleep(0.5)
+                key.revoke()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def other() -> None:
+        try:
+            row_locked.wait(5)
+            key = APIKey.objects.get(pk=api_key.pk)
+            key.name = "renamed"
+            key.save()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=locker), threading.Thread(target=other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not errors, [repr(e) for e in errors]
+
+
+# 11 --------------------------------------------------------------------------------------
+@override_settings(ASYNC_API_KEY={"PUSH_CHANGES": True, "MAX_STALENESS": 30})
+@pytest.mark.django_db(transaction=True)
+def test_a_malformed_notification_does_not_stop_the_push_listener() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY")
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # first sync starts the listener
+    db = APIKey.objects.db
+    for _ in range(50):
+        if change_feed.is_listening(db):
+            break
+        time.sleep(0.05)
+    assert change_feed.is_listening(db)
+    with connection.cursor() as cursor:  # any role that can connect may NOTIFY
+        cursor.execute(
+            "SELECT pg_notify('async_api_key_changes', %s)",
+            ['{"model": "async_api_key.apikey", "prefixes": 5}'],
+        )
+    time.sleep(1.0)
+    assert change_feed.is_listening(db), "listener died on a malformed payload"
+
+
+# 12 --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"CACHE_MAX_ENTRIES": -1},
+        {"NEGATIVE_CACHE_MAX_ENTRIES": 1.5},
+        {"CACHE_TTL": float("nan")},
+        {"CACHE_TTL": 86_400},
+        {"MAX_STALENESS": 0},
+        {"SHARED_CACHE_TTL": -1},
+    ],
+)
+def test_cache_settings_out_of_range_are_refused_with_a_clear_error(values: dict[str, Any]) -> None:
+    with override_settings(ASYNC_API_KEY=values), pytest.raises(ValueError, match="ASYNC_API_KEY"):
+        api_key_settings.caching  # noqa: B018  (settings are read, and checked, on first use)
