@@ -109,6 +109,27 @@ def admin_action(command: dict[str, Any]) -> dict[str, Any]:
     return {"started_at": started_at}
 
 
+def upstream_create(command: dict[str, Any]) -> dict[str, Any]:
+    """A djangorestframework-api-key key, imported with ``importapikeys``."""
+    from rest_framework_api_key.models import APIKey as UpstreamAPIKey
+
+    upstream, raw = UpstreamAPIKey.objects.create_key(name="propagation")
+    call_command("importapikeys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    return {"prefix": upstream.prefix, "raw": raw}
+
+
+def import_tighten(command: dict[str, Any]) -> dict[str, Any]:
+    """Revoke the key upstream, then import again: the import revokes the imported key."""
+    from rest_framework_api_key.models import APIKey as UpstreamAPIKey
+
+    upstream = UpstreamAPIKey.objects.get(prefix=command["prefix"])
+    upstream.revoked = True
+    upstream.save()
+    started_at = time.time()
+    call_command("importapikeys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    return {"started_at": started_at}
+
+
 def raw_sql(command: dict[str, Any]) -> None:
     """A change the library cannot see: not recorded."""
     with connection.cursor() as cursor:
@@ -153,6 +174,8 @@ COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
         rotate,
         revoke_command,
         admin_action,
+        upstream_create,
+        import_tighten,
         raw_sql,
         record,
         begin,

@@ -70,6 +70,15 @@ def test_every_process_refuses_a_changed_key_within_the_bound(
     _assert_within_bound(deployment, delays)
 
 
+def test_a_revocation_carried_over_by_importapikeys_propagates(deployment: Deployment) -> None:
+    """A key imported from djangorestframework-api-key, then revoked upstream: the next
+    ``importapikeys`` run tightens (revokes) the imported key, in its own transaction."""
+    created = deployment.changer.do("upstream_create")
+    deployment.warm(created["raw"])
+    delays = deployment.refusal_delays(created["raw"], "import_tighten", prefix=created["prefix"])
+    _assert_within_bound(deployment, delays)
+
+
 def test_a_change_in_raw_sql_waits_for_record_change_and_then_propagates(
     deployment: Deployment,
 ) -> None:
