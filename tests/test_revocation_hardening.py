@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,6 +31,26 @@ from tests.testapp.models import Organization, OrganizationAPIKey
 FAST = {"MAX_STALENESS": 0.2, "PUSH_CHANGES": False}
 
 
+def _concurrently(*steps: Callable[[], object]) -> list[BaseException]:
+    """Run each step in a thread of its own (with its own connection); return what they raised."""
+    errors: list[BaseException] = []
+
+    def run(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(step,)) for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    return errors
+
+
 def remote_revoke(api_key: APIKey) -> None:
     """What record_change() + revoke() write in ANOTHER process: the same rows, but no
     signal reaches this process's caches (they must learn it from the change log)."""
@@ -46,7 +67,6 @@ def remote_revoke(api_key: APIKey) -> None:
         APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
 
 
-# 1 ---------------------------------------------------------------------------------------
 @override_settings(ASYNC_API_KEY=FAST)
 @pytest.mark.django_db(transaction=True)
 def test_a_log_read_inside_a_rolled_back_transaction_does_not_hide_a_later_change() -> None:
@@ -70,7 +90,6 @@ def test_a_log_read_inside_a_rolled_back_transaction_does_not_hide_a_later_chang
     assert verifier.verify(raw_victim).reason is Reason.REVOKED
 
 
-# 2 ---------------------------------------------------------------------------------------
 @override_settings(ASYNC_API_KEY={**FAST, "SHARED_CACHE_ALIAS": "default"})
 @pytest.mark.django_db(transaction=True)
 def test_a_new_process_ignores_a_shared_entry_older_than_its_start_after_a_redis_blip(
@@ -94,7 +113,6 @@ def test_a_new_process_ignores_a_shared_entry_older_than_its_start_after_a_redis
     assert verifier.verify(raw).reason is Reason.REVOKED
 
 
-# 3 ---------------------------------------------------------------------------------------
 class SelectingManager(BaseAPIKeyManager[OrganizationAPIKey]):
     """The docs' advice for async views: select_related the owner in get_queryset()."""
 
@@ -122,7 +140,6 @@ def test_related_objects_of_a_cached_key_are_not_shared_between_requests() -> No
     assert second.organization.active is True
 
 
-# 4 ---------------------------------------------------------------------------------------
 def test_a_manager_bound_to_another_database_has_its_own_cache_scope() -> None:
     """A key cached through the default database's manager is never served through a
     manager bound to another one (db_manager): their scopes differ."""
@@ -133,7 +150,6 @@ def test_a_manager_bound_to_another_database_has_its_own_cache_scope() -> None:
     assert other_scope != default_scope
 
 
-# 5 ---------------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_record_change_refuses_a_single_string_instead_of_recording_its_characters() -> None:
     api_key, _ = APIKey.objects.create_key(name="x")
@@ -142,7 +158,6 @@ def test_record_change_refuses_a_single_string_instead_of_recording_its_characte
     assert not KeyChange.objects.filter(prefix__in=list(api_key.prefix)).exists()
 
 
-# 6 ---------------------------------------------------------------------------------------
 def _clone(api_key: APIKey, **fields: Any) -> APIKey:
     """A new instance built with a stored key's primary key, as a sync job builds one."""
     return APIKey(
@@ -178,7 +193,6 @@ def test_saving_a_new_instance_over_a_stored_key_is_a_recorded_update() -> None:
     assert verifier.verify(raw, scopes=["orders:read"]).reason is Reason.INSUFFICIENT_SCOPE
 
 
-# 7 ---------------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_a_queryset_update_reads_its_keys_after_locking_the_change_clock(
     queries: QueryLog,
@@ -198,7 +212,6 @@ def test_a_queryset_update_reads_its_keys_after_locking_the_change_clock(
     assert clock_locked < keys_read
 
 
-# 8 ---------------------------------------------------------------------------------------
 @override_settings(ASYNC_API_KEY=FAST)
 @pytest.mark.django_db(transaction=True)
 def test_a_log_read_inside_a_repeatable_read_transaction_sees_the_latest_changes() -> None:
@@ -240,7 +253,6 @@ def test_a_log_read_inside_a_repeatable_read_transaction_sees_the_latest_changes
     assert verifier.verify(raw_victim).reason is Reason.REVOKED
 
 
-# 9 ---------------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_bookkeeping_in_an_atomic_request_does_not_deadlock_with_a_revocation() -> None:
     """An ATOMIC_REQUESTS view verifies a key (its last_used_at is due), then rotates it;
@@ -250,80 +262,47 @@ def test_bookkeeping_in_an_atomic_request_does_not_deadlock_with_a_revocation() 
     if connection.vendor != "postgresql":
         pytest.skip("row locks")
     api_key, raw = APIKey.objects.create_key(name="x")
-    errors: list[BaseException] = []
     row_locked = threading.Event()
 
     def request() -> None:
-        try:
-            with transaction.atomic():  # ATOMIC_REQUESTS
-                outcome = APIKey.objects.verifier.verify(raw)  # last_used_at UPDATE: row lock
-                row_locked.set()
-                time.sleep(0.5)  # the admin's revoke() now holds the clock, waits for the row
-                assert outcome.api_key is not None
-                outcome.api_key.rotate()  # clock: waits for the admin -> deadlock
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():  # ATOMIC_REQUESTS
+            outcome = APIKey.objects.verifier.verify(raw)  # last_used_at is due
+            row_locked.set()
+            time.sleep(0.5)  # the admin's revoke() runs now
+            assert outcome.api_key is not None
+            outcome.api_key.rotate()
 
     def admin() -> None:
-        try:
-            row_locked.wait(5)
-            APIKey.objects.get(pk=api_key.pk).revoke()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        row_locked.wait(5)
+        APIKey.objects.get(pk=api_key.pk).revoke()
 
-    threads = [threading.Thread(target=request), threading.Thread(target=admin)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
+    errors = _concurrently(request, admin)
     assert all(isinstance(error, KeyNotRotatable) for error in errors), errors
 
 
-# 10 --------------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_select_for_update_then_revoke_does_not_deadlock_with_a_concurrent_save() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row locks")
     api_key, _ = APIKey.objects.create_key(name="x")
-    errors: list[BaseException] = []
     row_locked = threading.Event()
 
     def locker() -> None:
-        try:
-            with transaction.atomic():
-                key = APIKey.objects.select_for_update().get(pk=api_key.pk)
-                row_locked.set()
-                time.sleep(0.5)
-                key.revoke()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+            row_locked.set()
+            time.sleep(0.5)  # the other transaction's save() runs now
+            key.revoke()
 
     def other() -> None:
-        try:
-            row_locked.wait(5)
-            key = APIKey.objects.get(pk=api_key.pk)
-            key.name = "renamed"
-            key.save()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        row_locked.wait(5)
+        key = APIKey.objects.get(pk=api_key.pk)
+        key.name = "renamed"
+        key.save()
 
-    threads = [threading.Thread(target=locker), threading.Thread(target=other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
-    assert not errors, [repr(e) for e in errors]
+    assert _concurrently(locker, other) == []
 
 
-# 11 --------------------------------------------------------------------------------------
 @override_settings(ASYNC_API_KEY={"PUSH_CHANGES": True, "MAX_STALENESS": 30})
 @pytest.mark.django_db(transaction=True)
 def test_a_malformed_notification_does_not_stop_the_push_listener() -> None:
@@ -347,7 +326,6 @@ def test_a_malformed_notification_does_not_stop_the_push_listener() -> None:
     assert change_feed.is_listening(db), "listener died on a malformed payload"
 
 
-# 12 --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "values",
     [
