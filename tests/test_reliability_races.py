@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import make_password
-from django.db import connection, connections
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -31,10 +31,9 @@ from async_api_key.hashing import check_key, hash_key
 from async_api_key.keys import GeneratedKey, checksum, generate_key, random_base62
 from async_api_key.models import APIKey
 from async_api_key.verification import Reason, Verifier
+from tests.threads import run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-THREAD_TIMEOUT = 30.0
 
 
 @pytest.fixture(autouse=True)
@@ -45,24 +44,7 @@ def _postgresql_only() -> None:
 
 def _run_in_threads(*targets: Callable[[], None]) -> None:
     """Start ``targets`` together, each in a thread with its own connection; re-raise errors."""
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def run(target: Callable[[], None]) -> None:
-        try:
-            barrier.wait(THREAD_TIMEOUT)
-            target()
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    errors = run_concurrently(*targets)
     if errors:
         raise errors[0]
 

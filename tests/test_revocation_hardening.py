@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,28 +26,9 @@ from async_api_key.propagation import change_feed
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import QueryLog
 from tests.testapp.models import Organization, OrganizationAPIKey
+from tests.threads import run_concurrently
 
 FAST = {"MAX_STALENESS": 0.2, "PUSH_CHANGES": False}
-
-
-def _concurrently(*steps: Callable[[], object]) -> list[BaseException]:
-    """Run each step in a thread of its own (with its own connection); return what they raised."""
-    errors: list[BaseException] = []
-
-    def run(step: Callable[[], object]) -> None:
-        try:
-            step()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(step,)) for step in steps]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
-    return errors
 
 
 def remote_revoke(api_key: APIKey) -> None:
@@ -276,7 +256,7 @@ def test_bookkeeping_in_an_atomic_request_does_not_deadlock_with_a_revocation() 
         row_locked.wait(5)
         APIKey.objects.get(pk=api_key.pk).revoke()
 
-    errors = _concurrently(request, admin)
+    errors = run_concurrently(request, admin)
     assert all(isinstance(error, KeyNotRotatable) for error in errors), errors
 
 
@@ -300,7 +280,7 @@ def test_select_for_update_then_revoke_does_not_deadlock_with_a_concurrent_save(
         key.name = "renamed"
         key.save()
 
-    assert _concurrently(locker, other) == []
+    assert run_concurrently(locker, other) == []
 
 
 @override_settings(ASYNC_API_KEY={"PUSH_CHANGES": True, "MAX_STALENESS": 30})
