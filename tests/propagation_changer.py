@@ -2,9 +2,9 @@
 
 ``python -m tests.propagation_changer`` (with ``DJANGO_SETTINGS_MODULE`` set) reads one JSON
 command a line on standard input and answers one JSON line on standard output. Each answer
-carries ``started_at``, the wall-clock time (``time.time()``) just before the change began:
-the commit comes after it, so the time from it to a server's refusal is an upper bound of
-how long that server took to see the change.
+carries ``committed_at``, the wall-clock time (``time.time()``) at which the command's last
+commit returned (every recorded change commits through ``atomic()``), which the test
+compares with the moments the servers start refusing the key.
 Test-only: it prints the raw keys it creates, to the test that started it.
 """
 
@@ -24,6 +24,7 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.db.backends.base.base import BaseDatabaseWrapper  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -33,6 +34,17 @@ from tests.testapp.models import Organization, OrganizationAPIKey  # noqa: E402
 
 #: An open transaction (``begin``), closed by ``commit`` or ``rollback``.
 _open: list[Any] = []
+#: When the last commit returned (wall clock).
+_commits: list[float] = []
+_real_commit: Callable[[BaseDatabaseWrapper], None] = BaseDatabaseWrapper._commit  # type: ignore[attr-defined]
+
+
+def _timed_commit(self: BaseDatabaseWrapper) -> None:
+    _real_commit(self)
+    _commits.append(time.time())
+
+
+BaseDatabaseWrapper._commit = _timed_commit  # type: ignore[attr-defined]
 
 
 def create(command: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +102,7 @@ def revoke_command(command: dict[str, Any]) -> None:
     call_command("revokeapikey", command["prefix"], stdout=open("/dev/null", "w"))  # noqa: SIM115
 
 
-def admin_action(command: dict[str, Any]) -> dict[str, Any]:
+def admin_action(command: dict[str, Any]) -> None:
     """The admin's "Revoke selected keys" action, confirmed, as a logged-in superuser."""
     user_model = get_user_model()
     user = user_model.objects.filter(username="propagation-admin").first()
@@ -99,14 +111,12 @@ def admin_action(command: dict[str, Any]) -> dict[str, Any]:
     client = Client()
     client.force_login(user)
     pk = _key(command).pk
-    started_at = time.time()
     response = client.post(
         "/admin/async_api_key/apikey/",
         {"action": "revoke_selected", "_selected_action": [pk], "post": "yes"},
     )
     if response.status_code != 302:
         raise RuntimeError(f"the admin answered {response.status_code}")
-    return {"started_at": started_at}
 
 
 def upstream_create(command: dict[str, Any]) -> dict[str, Any]:
@@ -118,16 +128,14 @@ def upstream_create(command: dict[str, Any]) -> dict[str, Any]:
     return {"prefix": upstream.prefix, "raw": raw}
 
 
-def import_tighten(command: dict[str, Any]) -> dict[str, Any]:
+def import_tighten(command: dict[str, Any]) -> None:
     """Revoke the key upstream, then import again: the import revokes the imported key."""
     from rest_framework_api_key.models import APIKey as UpstreamAPIKey
 
     upstream = UpstreamAPIKey.objects.get(prefix=command["prefix"])
     upstream.revoked = True
     upstream.save()
-    started_at = time.time()
     call_command("importapikeys", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return {"started_at": started_at}
 
 
 def raw_sql(command: dict[str, Any]) -> None:
@@ -189,9 +197,16 @@ def main() -> None:
     for line in sys.stdin:
         command = json.loads(line)
         try:
+            _commits.clear()
             started_at = time.time()
             result = COMMANDS[command["do"]](command) or {}
-            answer = {"ok": True, "started_at": started_at, **result}  # result may say later
+            committed_at = _commits[-1] if _commits else None
+            answer = {
+                "ok": True,
+                "started_at": started_at,
+                "committed_at": committed_at,
+                **result,
+            }
         except Exception as exc:  # reported to the test, which fails with it
             answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(answer) + "\n")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,8 +110,13 @@ class Deployment:
     changer: Changer
     clients: dict[str, httpx.Client] = field(default_factory=dict)
 
-    def urls(self, model: str = "apikey") -> list[str]:
-        """Every endpoint of every server for ``model``'s keys."""
+    def urls(
+        self, model: str = "apikey", paths: Mapping[str, Sequence[str]] | None = None
+    ) -> list[str]:
+        """Every endpoint of every server for ``model``'s keys; or, given ``paths`` (server
+        name to paths, e.g. ``{"asgi": ["/ninja/plain"]}``), only those."""
+        if paths is not None:
+            return [self.servers[name].url + path for name, some in paths.items() for path in some]
         return [server.url + path for server in self.servers.values() for path in ENDPOINTS[model]]
 
     def status(self, url: str, raw: str) -> int:
@@ -126,10 +131,13 @@ class Deployment:
             assert [self.status(url, raw), self.status(url, raw)] == [200, 200], url
 
     @contextmanager
-    def probing(self, raw: str, model: str = "apikey") -> Iterator[Probes]:
-        """Probe every endpoint with ``raw``, each from a thread of its own, from before the
-        block runs until each endpoint refuses the key (or the block's probes time out)."""
-        probes = Probes(self.urls(model), raw)
+    def probing(
+        self, raw: str, model: str = "apikey", paths: Mapping[str, Sequence[str]] | None = None
+    ) -> Iterator[Probes]:
+        """Probe every endpoint (or those ``paths`` name, see :meth:`urls`) with ``raw``, each
+        from a thread of its own, from before the block runs until each endpoint refuses the
+        key (or the block's probes time out)."""
+        probes = Probes(self.urls(model, paths), raw)
         probes.start()
         try:
             yield probes
@@ -137,14 +145,21 @@ class Deployment:
             probes.stop()
 
     def refusal_delays(
-        self, raw: str, change: str, model: str = "apikey", **arguments: Any
+        self,
+        raw: str,
+        change: str,
+        model: str = "apikey",
+        *,
+        paths: Mapping[str, Sequence[str]] | None = None,
+        **arguments: Any,
     ) -> dict[str, float]:
-        """Make ``change`` in the changer while every endpoint is being probed; return, for
-        each endpoint, the seconds from the start of the change (and so at least from its
-        commit) to the arrival of the endpoint's first refusal."""
-        with self.probing(raw, model) as probes:
-            started_at = self.changer.do(change, **arguments)["started_at"]
-            return probes.delays_after(started_at)
+        """Make ``change`` in the changer while every endpoint (or those ``paths`` name) is
+        being probed; return, for each endpoint, the seconds from the change's commit to the
+        arrival of the endpoint's first refusal."""
+        with self.probing(raw, model, paths) as probes:
+            committed_at = self.changer.do(change, **arguments)["committed_at"]
+            assert committed_at is not None, f"{change} committed nothing"
+            return probes.delays_after(committed_at)
 
     def statuses_for(self, raw: str, seconds: float, model: str = "apikey") -> set[int]:
         """Every status the endpoints answer ``raw`` with during ``seconds``."""
@@ -185,16 +200,24 @@ class Probes:
         for thread in self._threads:
             thread.join(self.TIMEOUT)
 
-    def delays_after(self, started_at: float) -> dict[str, float]:
+    #: The commit time is taken just after the commit returned in the changer, while a server
+    #: may already have been told: a refusal this much earlier still counts as after it.
+    CLOCK_SLACK = 0.05
+
+    def delays_after(self, committed_at: float) -> dict[str, float]:
         deadline = time.monotonic() + self.TIMEOUT
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         assert not self.errors, self.errors
         pending = [t.name for t in self._threads if t.name not in self.refused_at]
         assert not pending, f"still accepted the key after {self.TIMEOUT}s: {pending}"
-        early = {url: at for url, at in self.refused_at.items() if at < started_at}
-        assert not early, f"refused before the change began: {early}"
-        return {url: at - started_at for url, at in self.refused_at.items()}
+        early = {
+            url: round(committed_at - at, 3)
+            for url, at in self.refused_at.items()
+            if at < committed_at - self.CLOCK_SLACK
+        }
+        assert not early, f"refused this many seconds before the change committed: {early}"
+        return {url: max(0.0, at - committed_at) for url, at in self.refused_at.items()}
 
     def _probe(self, url: str) -> None:
         threading.current_thread().name = url
