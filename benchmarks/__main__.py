@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks import over_http
+from benchmarks import over_http, propagation
 
 if TYPE_CHECKING:
     from benchmarks.report import Environment
@@ -35,8 +35,19 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--connections", type=int, default=defaults.connections)
     parser.add_argument("--threads", type=int, default=defaults.threads, help="wrk threads")
-    parser.add_argument("--skip-http", action="store_true", help="in-process timings only")
+    parser.add_argument("--skip-http", action="store_true", help="no load runs over HTTP")
     parser.add_argument("--skip-gunicorn", action="store_true")
+    parser.add_argument(
+        "--skip-propagation",
+        action="store_true",
+        help="skip revocation propagation across processes (benchmarks/propagation.py)",
+    )
+    parser.add_argument(
+        "--revocations",
+        type=int,
+        default=propagation.REVOCATIONS,
+        help="revocations per propagation configuration",
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -93,8 +104,11 @@ def _run(arguments: argparse.Namespace, workdir: Path) -> int:
             )
     finally:
         _forget_keys()
+    propagated = None
+    if not arguments.skip_propagation:
+        propagated = propagation.run(workdir, _progress, arguments.revocations)
     environment = environment.finished(time.time() - started)
-    text = report.render(environment, in_process, servers, settings)
+    text = report.render(environment, in_process, servers, settings, propagated)
     print(text)
     if str(arguments.output) != "-":
         arguments.output.write_text(text, encoding="utf-8")

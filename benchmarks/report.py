@@ -17,6 +17,17 @@ from django.db import connection
 
 from benchmarks.inprocess import PASSES, InProcessResults, ratio
 from benchmarks.over_http import LoadSettings, ServerResults, load_tool, wrk_version
+from benchmarks.propagation import (
+    PROBED,
+    PROBED_DESCRIPTION,
+    SERVER_LABELS,
+    SERVER_NAMES,
+    ConfigurationResult,
+    PropagationResults,
+    Window,
+    describe,
+    percentile,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
@@ -337,11 +348,198 @@ def http_table(server: ServerResults) -> str:
     )
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f}" if seconds < 0.1 else f"{seconds * 1000:,.0f}"
+
+
+def propagation_table(results: PropagationResults) -> str:
+    rows: list[list[str]] = []
+    for result in results.configurations:
+        if result.skipped:
+            rows.append([describe(result.configuration), f"not measured: {result.skipped}"])
+            continue
+        every = result.all_delays
+        by_server = " / ".join(
+            _ms(percentile(list(result.delays[server]), 50)) for server in PROBED
+        )
+        rows.append(
+            [
+                describe(result.configuration),
+                str(len(every)),
+                _ms(percentile(every, 50)),
+                _ms(percentile(every, 99)),
+                _ms(max(every)),
+                by_server,
+                _ms(percentile(list(result.change_seconds), 50)),
+            ]
+        )
+    width = 7
+    return _table(
+        [
+            "configuration",
+            "delays",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "p50 ms " + " / ".join(SERVER_NAMES.get(server, server) for server in PROBED),
+            "the revocation itself, p50 ms",
+        ],
+        [row + [""] * (width - len(row)) for row in rows],
+    )
+
+
+def _window(window: Window) -> str:
+    return f"{window.reads_per_second:.2f}"
+
+
+def _listening(result: ConfigurationResult, server: str) -> str:
+    cost = next(cost for cost in result.costs if cost.server == server)
+    if result.configuration == "sqlite":
+        return "no (no push on SQLite)"
+    states = (cost.idle.listening_after, cost.load.listening_after)
+    return " / ".join("yes" if state else "no" for state in states)
+
+
+def propagation_cost_table(results: PropagationResults) -> str:
+    rows: list[list[str]] = []
+    for result in results.configurations:
+        if result.skipped:
+            continue
+        for cost in result.costs:
+            failed = (
+                cost.during_changes.failed_reads + cost.idle.failed_reads + cost.load.failed_reads
+            )
+            rows.append(
+                [
+                    describe(result.configuration),
+                    SERVER_LABELS.get(cost.server, cost.server),
+                    _window(cost.idle),
+                    str(cost.idle.notifications),
+                    f"{cost.load.requests_per_second:.0f}",
+                    _window(cost.load),
+                    str(cost.load.notifications),
+                    f"{cost.load_round_trip_ms:.1f}",
+                    f"{cost.during_changes.reads} / {cost.during_changes.notifications}",
+                    str(failed),
+                    _listening(result, cost.server),
+                ]
+            )
+    return _table(
+        [
+            "configuration",
+            "process",
+            "idle: log reads/s",
+            "idle: notifications",
+            "load: req/s",
+            "load: log reads/s",
+            "load: notifications",
+            "load: round trip p50 ms",
+            f"{results.revocations} revocations: log reads / notifications",
+            "failed reads",
+            "listener connection held: after idle / under load",
+        ],
+        rows,
+    )
+
+
+#: A delay above this, where changes are pushed, is one that waited for the change log.
+PUSHED_MS = 100
+
+
+def _push_notes(results: PropagationResults) -> list[str]:
+    """Where changes are pushed: how many revocations reached each process without a
+    notification, and how many delays exceeded ``PUSHED_MS``."""
+    from async_api_key.propagation import LISTENER_IDLE_SECONDS
+
+    notes: list[str] = []
+    for result in results.configurations:
+        if result.skipped or result.configuration == "sqlite":
+            continue
+        for cost in result.costs:
+            missed = max(0, results.revocations - cost.during_changes.notifications)
+            slow = sum(1 for delay in result.delays[cost.server] if delay * 1000 > PUSHED_MS)
+            notes.append(
+                f"{describe(result.configuration)}, {SERVER_NAMES.get(cost.server, cost.server)}: "
+                f"{missed} of {results.revocations} revocations without a notification, "
+                f"delays over {PUSHED_MS} ms: {slow}"
+            )
+    if not notes:
+        return []
+    return [
+        "",
+        "Where changes are pushed, a revocation that reaches a process without a "
+        "notification (its listener held no connection at that moment) waits for the "
+        "process's next read of the change log, up to `MAX_STALENESS`; such revocations make "
+        "the p99 and maximum above. In this run: " + "; ".join(notes) + ". A listener closes "
+        f"its connection after {LISTENER_IDLE_SECONDS:g} s without a read of the change log, "
+        "and a process that keeps verifying keys it read from the database less than "
+        "`MAX_STALENESS` ago reads the log rarely (log reads in the table below).",
+    ]
+
+
+def propagation_section(results: PropagationResults) -> list[str]:
+    from async_api_key.propagation import LISTENER_IDLE_SECONDS
+
+    return [
+        "## Revocation propagation",
+        "",
+        "How soon a revoked key is refused by every serving process, measured by "
+        "`benchmarks/propagation.py` on the deployments of the propagation tests "
+        "(`tests/propagation_harness.py`): an ASGI server (uvicorn, one process) and a WSGI "
+        "server (gunicorn, one sync worker) serving the same endpoints, and a third process "
+        "that changes keys, all sharing one database, on 127.0.0.1. Library settings: "
+        f"`MAX_STALENESS` {results.bound:g} s, `PUSH_CHANGES` on (both the defaults; the push "
+        "channel exists on PostgreSQL only), verification cache on. PostgreSQL: "
+        f"{results.database} (a database of its own per configuration, dropped afterwards); "
+        f"Redis: {results.redis}.",
+        "",
+        f"For each of {results.revocations} revocations per configuration, the changer "
+        "creates a key and both servers verify it twice at every endpoint (it is hot); then "
+        f"one endpoint per server ({PROBED_DESCRIPTION}) is requested with it continuously, "
+        "each by a client thread of its own that sends the next request about 5 ms after "
+        f"the last answer; after a random pause of 0 to {results.bound:g} s (so that the "
+        "change falls anywhere in the servers' cycle of reading the change log) the changer "
+        "revokes it (`APIKey.revoke()`). These servers run the test suite's settings "
+        "(`tests/propagation_settings.py`, with Django's usual middleware), so a request "
+        "costs them more than the servers of the tables above.",
+        "",
+        "**What is measured:** the time from the start of the revocation in the changer "
+        "until a probing client receives a refusal (401 or 403), per endpoint: it includes "
+        "the revocation's own duration (its transaction, commit and notification: its median "
+        "is the last column), one request round trip and up to one probe interval. "
+        "Percentiles are over every endpoint's delay of every revocation (two per "
+        "revocation), interpolated between ranks: with this few samples, p99 lies close to "
+        "the maximum. The library's bound: every process refuses the key within "
+        f"`MAX_STALENESS` ({results.bound * 1000:.0f} ms) of the revocation's commit.",
+        "",
+        propagation_table(results),
+        *_push_notes(results),
+        "",
+        "### What it costs each process",
+        "",
+        "Each server's change-feed counters (`async_api_key.propagation.change_feed`: "
+        "`reads` of the change log, one indexed query each, `failed_reads`, and "
+        "`notifications` applied by the push listener), read from a test-only endpoint "
+        "(`GET /propagation/stats`, which verifies no key) before and after each window. "
+        f"Idle: {results.window_seconds:g} s without any request, right after the "
+        f"revocations. Under load: a new hot key requested continuously for "
+        f"{results.window_seconds:g} s on the probed endpoint of each server, at most "
+        f"{results.load_rate:g} requests/s per server, one request at a time; no key changes "
+        "meanwhile. The revocations column counts the whole propagation run above. "
+        "Listener connection: whether the push listener holds its PostgreSQL connection "
+        '(`change_feed.is_listening("default")`) at the end of each window; it closes it '
+        f"after {LISTENER_IDLE_SECONDS:g} s without a read of the change log.",
+        "",
+        propagation_cost_table(results),
+    ]
+
+
 def render(
     environment: Environment,
     in_process: InProcessResults,
     servers: Sequence[ServerResults],
     settings: LoadSettings,
+    propagation: PropagationResults | None = None,
 ) -> str:
     targets = in_process_targets(in_process) + http_targets(servers)
     versions = ", ".join(f"{name} {value}" for name, value in environment.versions.items())
@@ -350,7 +548,12 @@ def render(
         "",
         "Measured by `make bench` (`benchmarks/`): verification in-process, then endpoints over "
         'HTTP, next to djangorestframework-api-key 3.1 ("upstream") on the same database in '
-        "the same run.",
+        "the same run"
+        + (
+            "; then how soon a revocation reaches other server processes, and what that costs them."
+            if propagation is not None
+            else "."
+        ),
         "",
         "## How to read this",
         "",
@@ -430,4 +633,6 @@ def render(
                 "than computing.",
                 "",
             ]
+    if propagation is not None:
+        parts += [*propagation_section(propagation), ""]
     return "\n".join(parts)
