@@ -320,3 +320,32 @@ def test_a_malformed_notification_does_not_stop_the_push_listener() -> None:
 def test_cache_settings_out_of_range_are_refused_with_a_clear_error(values: dict[str, Any]) -> None:
     with override_settings(ASYNC_API_KEY=values), pytest.raises(ValueError, match="ASYNC_API_KEY"):
         api_key_settings.caching  # noqa: B018  (settings are read, and checked, on first use)
+
+
+@override_settings(ASYNC_API_KEY={"PUSH_CHANGES": True, "MAX_STALENESS": 0.3})
+@pytest.mark.django_db(transaction=True)
+def test_when_the_push_channel_dies_the_change_log_still_bounds_staleness() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY")
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # the first log read starts the listener
+    db = APIKey.objects.db
+    for _ in range(100):
+        if change_feed.is_listening(db):
+            break
+        time.sleep(0.02)
+    assert change_feed.is_listening(db)
+    with connection.cursor() as cursor:  # the push channel's connection is cut
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN %%' AND pid <> pg_backend_pid()"
+        )
+    for _ in range(100):
+        if not change_feed.is_listening(db):
+            break
+        time.sleep(0.02)
+    assert not change_feed.is_listening(db)
+    remote_revoke(api_key)  # another process's revocation: no push reaches this one
+    time.sleep(0.4)  # past MAX_STALENESS
+    assert verifier.verify(raw).reason is Reason.REVOKED

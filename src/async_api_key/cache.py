@@ -322,6 +322,7 @@ class VerificationCache(Generic[_KeyT]):
         ``raw_key`` that the log must confirm before it is served again. Otherwise no I/O.
         """
         if scope is not None and api_key_settings.caching:
+            change_feed.note_activity(db)
             held = (self.label, scope, key_digest(raw_key)) in _positive
             if held or not change_feed.has_position(db):
                 change_feed.sync(db)

@@ -15,8 +15,9 @@ things keep that knowledge current:
 - **a push channel** on PostgreSQL (``LISTEN``/``NOTIFY``), when ``PUSH_CHANGES`` is on: a
   thread of this process holds one connection that waits for the notification each change
   sends when it commits, and applies it within milliseconds. It only makes changes arrive
-  sooner; the bound never depends on it. It closes its connection after a few seconds
-  without verifications and opens it again on the next one.
+  sooner; the bound never depends on it. It closes its connection after a few seconds in
+  which no verification needed the database (a process serving cached keys needs it about
+  once per ``MAX_STALENESS``) and opens it again on the next one.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ __all__ = ["ChangeFeed", "change_feed"]
 
 logger = logging.getLogger("async_api_key")
 
-#: A push listener closes its connection after this many seconds without a sync (that is,
-#: without verifications that needed the database): idle processes hold no connection.
+#: A push listener closes its connection after this many seconds in which no verification
+#: needed the database: idle processes hold no connection.
 LISTENER_IDLE_SECONDS: Final = 4.0
 #: How long one wait for a notification lasts before the listener looks at its state again.
 _LISTEN_WAIT_SECONDS: Final = 0.25
@@ -67,7 +68,8 @@ class ChangeFeed:
         #: ``MAX_STALENESS``. Read on every cache hit, so kept ready-made.
         self.confirmed_until: dict[str | None, float] = {}
         self._listeners: dict[str, _PushListener] = {}
-        self._last_sync = -math.inf
+        #: When a verification last needed the database (the cold path), monotonic.
+        self._last_activity = -math.inf
         self._warned_at = -math.inf
         #: Counters for monitoring and benchmarks: successful and failed reads of the log,
         #: and notifications applied by push listeners.
@@ -89,7 +91,6 @@ class ChangeFeed:
             return db in self._cursors
         try:
             started = time.monotonic()
-            self._last_sync = started
             try:
                 self._read_log(db)
             except DatabaseError:
@@ -101,8 +102,6 @@ class ChangeFeed:
             self.confirmed_until[db] = started + api_key_settings.max_staleness
         finally:
             self._lock.release()
-        if api_key_settings.push_changes:
-            self._ensure_listener(db)
         return True
 
     def apply_bound(self) -> None:
@@ -131,14 +130,24 @@ class ChangeFeed:
         self._synced_at.clear()
         self.confirmed_until.clear()
         self._listeners.clear()
-        self._last_sync = -math.inf
+        self._last_activity = -math.inf
 
     def is_listening(self, db: str) -> bool:
         listener = self._listeners.get(db)
         return listener is not None and listener.listening.is_set()
 
+    def note_activity(self, db: str) -> None:
+        """A verification reads ``db`` (the cold path, which every process serving keys
+        takes at least about once per ``MAX_STALENESS``): keep, or start, the push listener."""
+        self._last_activity = time.monotonic()
+        if api_key_settings.push_changes:
+            listener = self._listeners.get(db)
+            if listener is None or not listener.is_alive():
+                self._ensure_listener(db)
+
     def idle_for(self) -> float:
-        return time.monotonic() - self._last_sync
+        """Seconds since a verification last needed the database."""
+        return time.monotonic() - self._last_activity
 
     def has_position(self, db: str) -> bool:
         return db in self._cursors
