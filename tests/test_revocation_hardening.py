@@ -19,6 +19,7 @@ from django.utils import timezone
 from async_api_key.cache import clear_local
 from async_api_key.changelog import ChangeClock, KeyChange
 from async_api_key.changes import record_change
+from async_api_key.checks import check_settings
 from async_api_key.conf import api_key_settings
 from async_api_key.exceptions import KeyNotRotatable
 from async_api_key.models import APIKey, BaseAPIKeyManager
@@ -349,3 +350,11 @@ def test_when_the_push_channel_dies_the_change_log_still_bounds_staleness() -> N
     remote_revoke(api_key)  # another process's revocation: no push reaches this one
     time.sleep(0.4)  # past MAX_STALENESS
     assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@pytest.mark.parametrize("values", [{"CACHE_TTL": "abc"}, {"MAX_STALENESS": -1}])
+def test_manage_py_check_reports_cache_settings_out_of_range(values: dict[str, Any]) -> None:
+    with override_settings(ASYNC_API_KEY=values):
+        errors = check_settings()
+    assert [error.id for error in errors] == ["async_api_key.E001"]
+    assert "ASYNC_API_KEY" in errors[0].msg
