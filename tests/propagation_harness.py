@@ -28,8 +28,8 @@ import httpx
 from tests.reliability_servers import (
     ROOT,
     ServerProcess,
-    _free_port,
     start_server_process,
+    start_wsgi_server_process,
     wait_until_serving,
 )
 
@@ -251,28 +251,6 @@ def _drop_postgresql_database(name: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_wsgi_server(env: Mapping[str, str], log: Path) -> ServerProcess:
-    """Start gunicorn (one sync worker) on a free port; return without waiting for it."""
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "django.core.wsgi:get_wsgi_application()",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
-            command, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT
-        )
-    return ServerProcess(process, f"http://127.0.0.1:{port}", log)
-
-
 @contextmanager
 def deploy(
     configuration: str, workdir: Path, settings: Mapping[str, Any] | None = None
@@ -306,7 +284,7 @@ def deploy(
             capture_output=True,
         )
         servers["asgi"] = start_server_process(env, workdir / f"{configuration}-asgi.log")
-        servers["wsgi"] = start_wsgi_server(env, workdir / f"{configuration}-wsgi.log")
+        servers["wsgi"] = start_wsgi_server_process(env, workdir / f"{configuration}-wsgi.log")
         for server in servers.values():
             wait_until_serving(server, "/ninja/plain")
         changer = Changer(env, workdir / f"{configuration}-changer.log")

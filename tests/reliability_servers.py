@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,27 +87,53 @@ class ServerProcess:
 
 def start_server_process(env: Mapping[str, str], log: Path) -> ServerProcess:
     """Start ``uvicorn`` on a free port; return without waiting for it to serve."""
+    return _start_server(
+        lambda port: [
+            "uvicorn",
+            "--factory",
+            "django.core.asgi:get_asgi_application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+        log,
+    )
+
+
+def start_wsgi_server_process(env: Mapping[str, str], log: Path) -> ServerProcess:
+    """Start gunicorn (one sync worker) on a free port; return without waiting for it."""
+    return _start_server(
+        lambda port: [
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "django.core.wsgi:get_wsgi_application()",
+        ],
+        env,
+        log,
+    )
+
+
+def _start_server(
+    arguments: Callable[[int], list[str]], env: Mapping[str, str], log: Path
+) -> ServerProcess:
+    """Run ``python -m <arguments(port)>`` on a free port of 127.0.0.1, output to ``log``."""
     port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "django.core.asgi:get_asgi_application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
-            command,
+            [sys.executable, "-m", *arguments(port)],
             cwd=ROOT,
             env=full_env,
             stdout=out,
