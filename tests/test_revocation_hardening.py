@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -30,6 +32,13 @@ from tests.testapp.models import Organization, OrganizationAPIKey
 from tests.threads import run_concurrently
 
 FAST = {"MAX_STALENESS": 0.2, "PUSH_CHANGES": False}
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.02)
 
 
 def remote_revoke(api_key: APIKey) -> None:
@@ -284,20 +293,30 @@ def test_select_for_update_then_revoke_does_not_deadlock_with_a_concurrent_save(
     assert run_concurrently(locker, other) == []
 
 
+@dataclass
+class _Listening:
+    api_key: APIKey
+    raw: str
+    verifier: Verifier[APIKey]
+    db: str
+
+
+def _a_listening_process() -> _Listening:
+    """A key verified once (its cold path starts the push listener), and the listener up."""
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY")
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    db = APIKey.objects.db
+    _wait_until(lambda: change_feed.is_listening(db))
+    return _Listening(api_key, raw, verifier, db)
+
+
 @override_settings(ASYNC_API_KEY={"PUSH_CHANGES": True, "MAX_STALENESS": 30})
 @pytest.mark.django_db(transaction=True)
 def test_a_malformed_notification_does_not_stop_the_push_listener() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("LISTEN/NOTIFY")
-    _, raw = APIKey.objects.create_key(name="x")
-    verifier = Verifier(APIKey)
-    assert verifier.verify(raw).is_valid  # first sync starts the listener
-    db = APIKey.objects.db
-    for _ in range(50):
-        if change_feed.is_listening(db):
-            break
-        time.sleep(0.05)
-    assert change_feed.is_listening(db)
+    db = _a_listening_process().db
     with connection.cursor() as cursor:  # any role that can connect may NOTIFY
         cursor.execute(
             "SELECT pg_notify('async_api_key_changes', %s)",
@@ -326,30 +345,17 @@ def test_cache_settings_out_of_range_are_refused_with_a_clear_error(values: dict
 @override_settings(ASYNC_API_KEY={"PUSH_CHANGES": True, "MAX_STALENESS": 0.3})
 @pytest.mark.django_db(transaction=True)
 def test_when_the_push_channel_dies_the_change_log_still_bounds_staleness() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("LISTEN/NOTIFY")
-    api_key, raw = APIKey.objects.create_key(name="x")
-    verifier = Verifier(APIKey)
-    assert verifier.verify(raw).is_valid  # the first log read starts the listener
-    db = APIKey.objects.db
-    for _ in range(100):
-        if change_feed.is_listening(db):
-            break
-        time.sleep(0.02)
-    assert change_feed.is_listening(db)
+    process = _a_listening_process()
+    db = process.db
     with connection.cursor() as cursor:  # the push channel's connection is cut
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE query LIKE 'LISTEN %%' AND pid <> pg_backend_pid()"
         )
-    for _ in range(100):
-        if not change_feed.is_listening(db):
-            break
-        time.sleep(0.02)
-    assert not change_feed.is_listening(db)
-    remote_revoke(api_key)  # another process's revocation: no push reaches this one
+    _wait_until(lambda: not change_feed.is_listening(db))
+    remote_revoke(process.api_key)  # another process's revocation: no push reaches this one
     time.sleep(0.4)  # past MAX_STALENESS
-    assert verifier.verify(raw).reason is Reason.REVOKED
+    assert process.verifier.verify(process.raw).reason is Reason.REVOKED
 
 
 @pytest.mark.parametrize("values", [{"CACHE_TTL": "abc"}, {"MAX_STALENESS": -1}])
