@@ -2,8 +2,9 @@
 DRF endpoints), a WSGI server (gunicorn, the same URLconf) and a third process that changes
 keys (``tests/propagation_changer.py``), all on 127.0.0.1 and stopped by PID afterwards.
 
-Three configurations: a SQLite file (the default deployment, no push channel), PostgreSQL
-(``LISTEN``/``NOTIFY`` pushes changes), and PostgreSQL with Redis as the shared cache tier.
+Four configurations: a SQLite file (the default deployment, no push channel), SQLite with
+Redis as the shared cache tier (Redis pushes changes), PostgreSQL (``LISTEN``/``NOTIFY``
+pushes changes), and PostgreSQL with Redis as the shared cache tier.
 ``benchmarks/propagation.py`` measures propagation with the same deployments.
 """
 
@@ -44,15 +45,24 @@ REFUSED = frozenset({401, 403})
 
 
 def configurations() -> list[str]:
-    """The configurations this machine can run: SQLite always; PostgreSQL when
-    ``DATABASE_URL`` names one; PostgreSQL with Redis when ``REDIS_URL`` is set too."""
+    """The configurations this machine can run: SQLite always; SQLite with Redis (which then
+    pushes changes) when ``REDIS_URL`` is set; PostgreSQL when ``DATABASE_URL`` names one,
+    with Redis too when both are set."""
     found = ["sqlite"]
+    redis = bool(os.environ.get("REDIS_URL"))
+    if redis:
+        found.append("sqlite+redis")
     database_url = os.environ.get("DATABASE_URL", "")
     if database_url.startswith(("postgres://", "postgresql://")):
         found.append("postgresql")
-        if os.environ.get("REDIS_URL"):
+        if redis:
             found.append("postgresql+redis")
     return found
+
+
+def pushes_changes(configuration: str) -> bool:
+    """Whether changes are pushed (PostgreSQL's NOTIFY, or Redis for SQLite)."""
+    return configuration != "sqlite"
 
 
 class Changer:
@@ -257,7 +267,7 @@ def deploy(
 ) -> Iterator[Deployment]:
     """Start a deployment of ``configuration``; stop every process it started afterwards."""
     database = None
-    if configuration == "sqlite":
+    if configuration.startswith("sqlite"):
         database_url = f"sqlite:///{workdir / 'propagation.sqlite3'}"
     else:
         database = f"async_api_key_propagation_{os.getpid()}_{configuration.replace('+', '_')}"

@@ -25,7 +25,7 @@ from async_api_key.checks import check_settings
 from async_api_key.conf import api_key_settings
 from async_api_key.exceptions import KeyNotRotatable
 from async_api_key.models import APIKey, BaseAPIKeyManager
-from async_api_key.propagation import change_feed
+from async_api_key.propagation import change_feed, redis_channel, redis_location
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import QueryLog
 from tests.testapp.models import Organization, OrganizationAPIKey
@@ -364,3 +364,48 @@ def test_manage_py_check_reports_cache_settings_out_of_range(values: dict[str, A
         errors = check_settings()
     assert [error.id for error in errors] == ["async_api_key.E001"]
     assert "ASYNC_API_KEY" in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    ("cache", "expected"),
+    [
+        (
+            {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": "redis://r:6379/1",
+            },
+            "redis://r:6379/1",
+        ),
+        (
+            {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": ["rediss://a/0", "rediss://b/0"],
+            },
+            "rediss://a/0",
+        ),
+        ({"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, None),
+        ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": []}, None),
+    ],
+)
+def test_changes_are_pushed_through_the_shared_tier_only_when_it_is_redis(
+    cache: dict[str, Any], expected: str | None
+) -> None:
+    with override_settings(
+        CACHES={
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "shared": cache,
+        },
+        ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "shared"},
+    ):
+        assert redis_location() == expected
+
+
+def test_two_key_stores_on_one_redis_push_on_channels_of_their_own() -> None:
+    channel = redis_channel("default")
+    assert channel.startswith("async_api_key_changes:")
+    name = connection.settings_dict["NAME"]
+    try:
+        connection.settings_dict["NAME"] = f"{name}-other"
+        assert redis_channel("default") != channel
+    finally:
+        connection.settings_dict["NAME"] = name

@@ -39,6 +39,7 @@ __all__ = [
     "PUSH_CHANNEL",
     "announce_new_key",
     "arecord_change",
+    "change_committed",
     "keys_changed",
     "lock_clock",
     "record_change",
@@ -49,6 +50,11 @@ __all__ = [
 #: ``committed`` is false for the announcement made before the change commits (this
 #: process only) and true once the change is committed, here or in another process.
 keys_changed: Final = Signal()
+
+#: Sent once a change this process recorded has committed, for what pushes changes to other
+#: processes. ``sender`` is the key model's label; ``prefixes`` as for :data:`keys_changed`;
+#: ``using`` is the database alias the change was written to.
+change_committed: Final = Signal()
 
 #: The PostgreSQL ``LISTEN``/``NOTIFY`` channel that carries changes between processes.
 PUSH_CHANNEL: Final = "async_api_key_changes"
@@ -99,7 +105,7 @@ def record_change(
         if generation % _PRUNE_EVERY == 0:
             KeyChange.objects.using(db).filter(recorded_at__lt=now - RETENTION).delete()
         _notify(db, label, chosen)
-        transaction.on_commit(partial(_announce_committed, label, chosen), using=db)
+        transaction.on_commit(partial(_announce_committed, label, chosen, db), using=db)
 
 
 def lock_clock(using: str) -> None:
@@ -122,8 +128,9 @@ async def arecord_change(
     await sync_to_async(record_change)(model, prefixes, using=using)
 
 
-def _announce_committed(label: str, prefixes: tuple[str, ...] | None) -> None:
+def _announce_committed(label: str, prefixes: tuple[str, ...] | None, db: str) -> None:
     keys_changed.send(label, prefixes=prefixes, committed=True)
+    change_committed.send(label, prefixes=prefixes, using=db)
 
 
 def _advance_clock(db: str) -> int:

@@ -12,9 +12,10 @@ things keep that knowledge current:
   and never on the event loop. A failed read leaves the cache unconfirmed, so hits stop
   within the bound and keys are verified against the database instead: an outage of the
   log can delay nothing past the bound;
-- **a push channel** on PostgreSQL (``LISTEN``/``NOTIFY``), when ``PUSH_CHANGES`` is on: a
-  thread of this process holds one connection that waits for the notification each change
-  sends when it commits, and applies it within milliseconds. It only makes changes arrive
+- **a push channel**, when ``PUSH_CHANGES`` is on: PostgreSQL's ``LISTEN``/``NOTIFY``, or on
+  another database the Redis of the shared tier (pub/sub). A thread of this process holds
+  one connection that waits for the message each change sends when it commits, and applies
+  it within milliseconds. It only makes changes arrive
   sooner; the bound never depends on it. It closes its connection after a few seconds in
   which no verification needed the database (a process serving cached keys needs it about
   once per ``MAX_STALENESS``) and opens it again on the next one.
@@ -22,21 +23,24 @@ things keep that knowledge current:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import DatabaseError, connections
 from django.dispatch import receiver
 
 from .changelog import CLOCK_ID, EVERY_KEY, ChangeClock, KeyChange
-from .changes import PUSH_CHANNEL, keys_changed
+from .changes import PUSH_CHANNEL, change_committed, encode_push, keys_changed
 from .conf import api_key_settings
 
 __all__ = ["ChangeFeed", "change_feed"]
@@ -205,9 +209,13 @@ class ChangeFeed:
             listener = self._listeners.get(db)
             if listener is not None and listener.is_alive():
                 return
-            if connections[db].vendor != "postgresql":
+            location = redis_location()
+            if connections[db].vendor == "postgresql":
+                listener = _PostgreSQLListener(self, db)
+            elif location is not None:
+                listener = _RedisListener(self, db, location)
+            else:
                 return
-            listener = _PushListener(self, db)
             self._listeners[db] = listener
         listener.start()
 
@@ -224,7 +232,13 @@ class ChangeFeed:
 
 
 class _PushListener(threading.Thread):
-    """Waits for the notifications that changes send on commit, and applies them."""
+    """Waits for the changes other processes push when they commit, and applies them.
+
+    Subclasses say where the pushed payloads come from (:meth:`_payloads`, which yields
+    ``None`` whenever a short wait ends with nothing, so that the thread can look at its
+    state); this class applies them and closes after ``LISTENER_IDLE_SECONDS`` of no
+    verification needing the database.
+    """
 
     def __init__(self, feed: ChangeFeed, db: str) -> None:
         super().__init__(name=f"async-api-key-listener-{db}", daemon=True)
@@ -238,29 +252,128 @@ class _PushListener(threading.Thread):
         self.join(timeout=5)
 
     def run(self) -> None:
-        connection = connections[self.db]
         try:
-            connection.ensure_connection()
-            raw: Any = connection.connection
-            if not hasattr(raw, "notifies"):  # psycopg2: the log's bound applies alone
-                return
-            raw.execute(f"LISTEN {PUSH_CHANNEL}")
-            self.listening.set()
-            while not self._stopping.is_set():
-                if self.feed.idle_for() > LISTENER_IDLE_SECONDS:
+            for payload in self._payloads():
+                if self._stopping.is_set() or self.feed.idle_for() > LISTENER_IDLE_SECONDS:
                     return
-                for notification in raw.notifies(timeout=_LISTEN_WAIT_SECONDS):
-                    self.feed.notifications += 1
-                    try:
-                        _apply(notification.payload)
-                    except Exception:  # a receiver failed: the next notification still counts
-                        logger.exception("Could not apply an API key change notification")
+                if payload is None:
+                    continue
+                self.feed.notifications += 1
+                try:
+                    _apply(payload)
+                except Exception:  # a receiver failed: the next notification still counts
+                    logger.exception("Could not apply an API key change notification")
         except Exception:  # the change log still bounds staleness
             if not self._stopping.is_set():
                 logger.warning("API key change listener on %r stopped", self.db, exc_info=True)
         finally:
             self.listening.clear()
-            connection.close()
+            self._close()
+
+    def _payloads(self) -> Iterator[str | None]:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
+class _PostgreSQLListener(_PushListener):
+    """``LISTEN`` on a connection of its own; PostgreSQL delivers a ``NOTIFY`` on commit."""
+
+    def _payloads(self) -> Iterator[str | None]:
+        connection = connections[self.db]
+        connection.ensure_connection()
+        raw: Any = connection.connection
+        if not hasattr(raw, "notifies"):  # psycopg2: the log's bound applies alone
+            return
+        raw.execute(f"LISTEN {PUSH_CHANNEL}")
+        self.listening.set()
+        while True:
+            received = False
+            for notification in raw.notifies(timeout=_LISTEN_WAIT_SECONDS):
+                received = True
+                yield str(notification.payload)
+            if not received:
+                yield None
+
+    def _close(self) -> None:
+        connections[self.db].close()
+
+
+class _RedisListener(_PushListener):
+    """Subscribed to the Redis channel of ``db``'s changes (for databases that cannot push)."""
+
+    def __init__(self, feed: ChangeFeed, db: str, location: str) -> None:
+        super().__init__(feed, db)
+        self.location = location
+        self._pubsub: Any = None
+
+    def _payloads(self) -> Iterator[str | None]:
+        import redis  # installed with any Redis cache backend
+
+        client: Any = redis.Redis.from_url(self.location)
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(redis_channel(self.db))
+        self.listening.set()
+        while True:
+            message = self._pubsub.get_message(timeout=_LISTEN_WAIT_SECONDS)
+            data = None if message is None else message.get("data")
+            if isinstance(data, bytes):
+                yield data.decode("utf-8", "replace")
+            else:
+                yield data if isinstance(data, str) else None
+
+    def _close(self) -> None:
+        if self._pubsub is not None:
+            self._pubsub.close()
+
+
+def redis_location() -> str | None:
+    """The URL of the shared tier's Redis, if ``SHARED_CACHE_ALIAS`` names a Redis cache."""
+    alias = api_key_settings.shared_cache_alias
+    if alias is None:
+        return None
+    config = settings.CACHES.get(alias, {})
+    if "redis" not in str(config.get("BACKEND", "")).lower():
+        return None
+    location = config.get("LOCATION")
+    if isinstance(location, (list, tuple)):
+        location = location[0] if location else None
+    if isinstance(location, str) and location.startswith(("redis://", "rediss://", "unix://")):
+        return location
+    return None
+
+
+def redis_channel(db: str) -> str:
+    """The Redis channel of one key store's changes: Redis channels span every database
+    number of a server, so the name says which key store (by its database's name)."""
+    name = str(connections[db].settings_dict.get("NAME"))
+    return f"{PUSH_CHANNEL}:{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
+_redis_clients: dict[str, Any] = {}
+
+
+@receiver(change_committed, dispatch_uid="async_api_key.propagation.publish")
+def _publish_to_redis(
+    sender: str, *, prefixes: tuple[str, ...] | None, using: str, **kwargs: Any
+) -> None:
+    """Where the database cannot push (it is not PostgreSQL), push through the shared tier's
+    Redis instead: other processes then learn of the change in milliseconds too."""
+    if not api_key_settings.push_changes or connections[using].vendor == "postgresql":
+        return
+    location = redis_location()
+    if location is None:
+        return
+    try:
+        client = _redis_clients.get(location)
+        if client is None:
+            import redis
+
+            client = _redis_clients.setdefault(location, redis.Redis.from_url(location))
+        client.publish(redis_channel(using), encode_push(sender, prefixes))
+    except Exception:  # the change log still bounds staleness
+        logger.warning("Could not push an API key change through Redis", exc_info=True)
 
 
 #: A cursor past any generation: the first read asks for the clock alone.
