@@ -39,7 +39,7 @@ import httpx
 if TYPE_CHECKING:
     from tests.propagation_harness import Deployment
 
-CONFIGURATIONS = ("sqlite", "postgresql", "postgresql+redis")
+CONFIGURATIONS = ("sqlite", "sqlite+redis", "postgresql", "postgresql+redis")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 #: ``MAX_STALENESS`` of the deployments: the library's default, set explicitly.
@@ -184,13 +184,14 @@ def _unreachable(configuration: str) -> str:
     """Why ``configuration`` cannot run on this machine, or ``""`` when it can."""
     if configuration == "sqlite":
         return ""
-    database_url = os.environ["DATABASE_URL"]
-    try:
-        import psycopg
+    if configuration.startswith("postgresql"):
+        database_url = os.environ["DATABASE_URL"]
+        try:
+            import psycopg
 
-        psycopg.connect(database_url, connect_timeout=int(REACH_TIMEOUT)).close()
-    except Exception as exc:  # any failure means: not here
-        return f"PostgreSQL at {_where(database_url)} did not answer ({type(exc).__name__})"
+            psycopg.connect(database_url, connect_timeout=int(REACH_TIMEOUT)).close()
+        except Exception as exc:  # any failure means: not here
+            return f"PostgreSQL at {_where(database_url)} did not answer ({type(exc).__name__})"
     if configuration.endswith("+redis"):
         redis_url = os.environ["REDIS_URL"]
         try:
@@ -387,6 +388,7 @@ def run(
 def describe(configuration: str) -> str:
     return {
         "sqlite": "SQLite file, no push channel",
+        "sqlite+redis": "SQLite file + Redis shared cache tier (push by Redis pub/sub)",
         "postgresql": "PostgreSQL, push by `LISTEN`/`NOTIFY`",
         "postgresql+redis": "PostgreSQL (push) + Redis shared cache tier",
     }.get(configuration, configuration)
