@@ -50,6 +50,12 @@ else:
     _ModelAdminBase = admin.ModelAdmin
     _ModelFormBase = forms.ModelForm
 
+__all__ = [
+    "APIKeyForm",
+    "APIKeyModelAdmin",
+    "RotateForm",
+]
+
 #: Fields a key gets from ``create_key`` itself; the admin never copies them into it.
 _GENERATED_FIELDS = frozenset({"prefix", "hashed_key"})
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+__all__ = [
+    "AsyncAPIKeyConfig",
+]
+
 
 class AsyncAPIKeyConfig(AppConfig):
     name = "async_api_key"

@@ -46,12 +46,16 @@ from django.core.cache import caches
 from django.db.models.base import ModelState
 from django.dispatch import receiver
 
-from .changes import keys_changed
+from .changes import key_store_label, keys_changed
 from .conf import api_key_settings
 from .propagation import change_feed
 
 if TYPE_CHECKING:
     from .models import AbstractAPIKey
+
+__all__ = [
+    "clear_local",
+]
 
 logger = logging.getLogger("async_api_key")
 
@@ -70,10 +74,6 @@ def key_digest(raw_key: str) -> bytes:
     can be digested (``surrogatepass``), so malformed input reaches the parser.
     """
     return hashlib.sha256(_DIGEST_SALT + raw_key.encode("utf-8", "surrogatepass")).digest()
-
-
-def _model_label(model: type[Any]) -> str:
-    return str(model._meta.label_lower)
 
 
 #: A local entry's key: (model label, manager cache scope, digest of the presented key).
@@ -257,6 +257,8 @@ _negative = _LRU()
 #: change this process has seen in the last ``CACHE_TTL`` seconds: the shared tier is not
 #: trusted for them, even if it could not be told of the change.
 _recently_changed = _LRU()
+#: However small ``CACHE_MAX_ENTRIES`` is, this many recent changes are remembered.
+_RECENTLY_CHANGED_FLOOR = 10_000
 
 
 class VerificationCache(Generic[_KeyT]):
@@ -268,7 +270,7 @@ class VerificationCache(Generic[_KeyT]):
 
     def __init__(self, model: type[_KeyT]) -> None:
         self.model = model
-        self.label = _model_label(model)
+        self.label = key_store_label(model)
 
     # Local tier -------------------------------------------------------------------------
 
@@ -291,20 +293,23 @@ class VerificationCache(Generic[_KeyT]):
             return None
         return self._materialize(entry)
 
-    def is_known_unknown(self, prefix: str) -> bool:
-        """True if ``prefix`` recently matched no stored key at all (negative cache)."""
+    def is_known_unknown(self, db: str, prefix: str) -> bool:
+        """True if ``prefix`` recently matched no stored key at all in ``db`` (negative cache)."""
         if not api_key_settings.caching:
             return False
-        return _negative.get((self.label, prefix), time.monotonic()) is not None
+        databases = _negative.get((self.label, prefix), time.monotonic())
+        return databases is not None and db in databases
 
-    def remember_unknown(self, prefix: str) -> None:
+    def remember_unknown(self, db: str, prefix: str) -> None:
         """Remember a lookup id that matches no row of the key table (not merely none of a
         manager's keys: a probe through a narrow manager must not hide a real key)."""
         if not api_key_settings.caching or api_key_settings.negative_cache_ttl <= 0:
             return
+        # By database too: a probe against one database must not hide a key in another.
+        known = _negative.get((self.label, prefix), time.monotonic()) or frozenset()
         _negative.put(
             (self.label, prefix),
-            True,
+            known | {db},
             time.monotonic() + api_key_settings.negative_cache_ttl,
             api_key_settings.negative_cache_max_entries,
         )
@@ -407,7 +412,9 @@ class VerificationCache(Generic[_KeyT]):
             return
         _negative.discard((self.label, api_key.prefix))
         alias = api_key_settings.shared_cache_alias
-        if alias is None or ticket.shared_versions is None:
+        if alias is None or ticket.shared_versions is None or entry.related:
+            # Related objects (a manager's select_related) stay in this process: another
+            # process would get the key without them, and an async view a query it cannot run.
             return
         entry_key = self._shared_keys(api_key.prefix)[0]
         shared = {
@@ -514,10 +521,20 @@ def _field_values(api_key: AbstractAPIKey) -> dict[str, Any]:
 
 @receiver(keys_changed, dispatch_uid="async_api_key.cache")
 def _on_keys_changed(
-    sender: str | None, *, prefixes: tuple[str, ...] | None, committed: bool, **kwargs: Any
+    sender: str | None,
+    *,
+    prefixes: tuple[str, ...] | None,
+    committed: bool,
+    created: bool = False,
+    **kwargs: Any,
 ) -> None:
     """Drop what the change makes stale: at once in this process; once it has committed,
-    in the shared tier too (new versions, so that no entry read before stays usable)."""
+    in the shared tier too (new versions, so that no entry read before stays usable).
+    A new key makes nothing stale but the memory that its lookup id matched nothing."""
+    if created:
+        for prefix in prefixes or ():
+            _negative.discard((sender or "", prefix))
+        return
     _positive.invalidate(sender, prefixes)
     if prefixes is None:
         _negative.discard_label(sender)
@@ -528,10 +545,9 @@ def _on_keys_changed(
     if not committed or alias is None or sender is None:
         return
     remembered_until = time.monotonic() + api_key_settings.cache_ttl
+    capacity = max(api_key_settings.cache_max_entries, _RECENTLY_CHANGED_FLOOR)
     for prefix in prefixes or ("",):
-        _recently_changed.put(
-            (sender, prefix), True, remembered_until, api_key_settings.cache_max_entries
-        )
+        _recently_changed.put((sender, prefix), True, remembered_until, capacity)
     base = f"{_SHARED_KEY_PREFIX}:{sender}"
     version = secrets.token_hex(8)
     names = [f"{base}:version"] if prefixes is None else [f"{base}:version:{p}" for p in prefixes]

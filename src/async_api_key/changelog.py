@@ -16,6 +16,11 @@ from __future__ import annotations
 
 from django.db import models
 
+__all__ = [
+    "ChangeClock",
+    "KeyChange",
+]
+
 #: The primary key of the one :class:`ChangeClock` row.
 CLOCK_ID = 1
 #: A recorded change whose ``prefix`` is this stands for every key of its model.

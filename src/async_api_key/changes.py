@@ -40,6 +40,7 @@ __all__ = [
     "announce_new_key",
     "arecord_change",
     "change_committed",
+    "key_store_label",
     "keys_changed",
     "lock_clock",
     "record_change",
@@ -48,7 +49,8 @@ __all__ = [
 #: Sent for every change. ``sender`` is the key model's label (``"app_label.modelname"``);
 #: ``prefixes`` is a tuple of lookup ids, or ``None`` for every key of that model;
 #: ``committed`` is false for the announcement made before the change commits (this
-#: process only) and true once the change is committed, here or in another process.
+#: process only) and true once the change is committed, here or in another process;
+#: ``created`` (optional, default false) says the keys are new: nothing cached can be stale.
 keys_changed: Final = Signal()
 
 #: Sent once a change this process recorded has committed, for what pushes changes to other
@@ -73,6 +75,12 @@ _PRUNE_EVERY: Final = 64
 _MAX_PAYLOAD_BYTES: Final = 7900
 
 
+def key_store_label(model: type[Any]) -> str:
+    """The label that names a key model's rows in the change log and the caches: the
+    concrete model's, so that a proxy model and its concrete model share their changes."""
+    return str(model._meta.concrete_model._meta.label_lower)
+
+
 def record_change(
     model: type[Any], prefixes: Iterable[str] | None = None, *, using: str | None = None
 ) -> None:
@@ -87,7 +95,7 @@ def record_change(
     """
     if isinstance(prefixes, str):
         raise TypeError("record_change() takes an iterable of lookup ids, not one string.")
-    label: str = model._meta.label_lower
+    label = key_store_label(model)
     db = using or router.db_for_write(model)
     with transaction.atomic(using=db):
         generation = _advance_clock(db)
@@ -170,4 +178,4 @@ def announce_new_key(model: type[Any], prefix: str) -> None:
     """A key with this lookup id was just created: this process stops remembering that
     the lookup id matched nothing. (Other processes remember it ``NEGATIVE_CACHE_TTL``
     seconds at most, and refuse meanwhile: no change to an existing key is involved.)"""
-    keys_changed.send(model._meta.label_lower, prefixes=(prefix,), committed=False)
+    keys_changed.send(key_store_label(model), prefixes=(prefix,), committed=False, created=True)

@@ -15,6 +15,12 @@ from .hashing import FAST_HASH_ALGORITHMS
 from .keys import is_valid_namespace
 from .reporting import APIKeyExceptionReporterFilter, key_meta_names
 
+__all__ = [
+    "check_error_reports_mask_key_headers",
+    "check_rate_limit_cache",
+    "check_settings",
+]
+
 
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

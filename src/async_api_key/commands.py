@@ -37,6 +37,16 @@ from .status import KeyStatus, filter_by_status, key_status
 if TYPE_CHECKING:
     from django.db.models import Field, Model
 
+__all__ = [
+    "CreatedKey",
+    "RevokedKey",
+    "RotatedKey",
+    "create_key",
+    "list_keys",
+    "revoke_keys",
+    "rotate_key",
+]
+
 #: The key model the commands use unless ``--model`` names another one.
 DEFAULT_MODEL_LABEL = "async_api_key.APIKey"
 

@@ -19,6 +19,12 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+__all__ = [
+    "DEFAULTS",
+    "APIKeySettings",
+    "api_key_settings",
+]
+
 SETTINGS_NAME: Final = "ASYNC_API_KEY"
 UPSTREAM_CUSTOM_HEADER_SETTING: Final = "API_KEY_CUSTOM_HEADER"
 
@@ -73,7 +79,7 @@ class APIKeySettings:
             if unknown:
                 raise ValueError(f"Unknown {SETTINGS_NAME} settings: {', '.join(unknown)}.")
             merged = {**DEFAULTS, **user_values}
-            _validate_cache_bounds(merged)
+            _validate_numbers(merged)
             self._caching = bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0
             self._max_staleness = float(merged["MAX_STALENESS"])
             self._merged = merged
@@ -174,7 +180,9 @@ class APIKeySettings:
 MAX_CACHE_TTL: Final = 3600.0
 
 
-def _validate_cache_bounds(values: dict[str, Any]) -> None:
+def _validate_numbers(values: dict[str, Any]) -> None:
+    """Refuse settings of the wrong type or out of range, where they are first read (and so
+    in ``manage.py check``, ``async_api_key.E001``), never on a request."""
     for name, upper in (("CACHE_TTL", MAX_CACHE_TTL), ("MAX_STALENESS", 60.0)):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -187,10 +195,21 @@ def _validate_cache_bounds(values: dict[str, Any]) -> None:
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
             raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a number of seconds, 0 or more.")
-    for name in ("CACHE_MAX_ENTRIES", "NEGATIVE_CACHE_MAX_ENTRIES"):
+    for name in ("CACHE_MAX_ENTRIES", "NEGATIVE_CACHE_MAX_ENTRIES", "TRUSTED_PROXY_COUNT"):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a whole number, 0 or more.")
+    interval = values["LAST_USED_INTERVAL"]
+    if interval is not None and (
+        isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval >= 0
+    ):
+        raise ValueError(
+            f"{SETTINGS_NAME}['LAST_USED_INTERVAL'] must be a number of seconds, 0 or more, "
+            "or None."
+        )
+    for name in ("CACHE_ENABLED", "PUSH_CHANGES"):
+        if not isinstance(values[name], bool):
+            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be True or False.")
 
 
 api_key_settings = APIKeySettings()

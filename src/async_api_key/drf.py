@@ -28,7 +28,12 @@ from rest_framework.throttling import BaseThrottle
 from .conf import api_key_settings
 from .headers import key_from_request_meta
 from .models import AbstractAPIKey, APIKey
-from .ratelimit import RateLimiter, RateLimitUnavailable, key_identity, parse_rate
+from .ratelimit import (
+    RateLimiter,
+    RateLimitUnavailable,
+    key_identity,
+    parse_stored_rate,
+)
 from .reporting import masks_key_locals
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
@@ -191,7 +196,7 @@ class BaseHasAPIKey(permissions.BasePermission):
             raise APIKeyStoreUnavailable(outcome)
         scopes = self.get_required_scopes(request, view)
         if scopes:  # requiring none leaves the outcome as it is: skip the call
-            outcome = get_verifier(self.model).apply_scopes(outcome, scopes)
+            outcome = get_verifier(self.model).apply_policy(outcome, scopes=scopes)
         if outcome.is_valid:
             return True
         self.message = outcome.error_body()
@@ -301,7 +306,9 @@ class APIKeyRateThrottle(BaseThrottle):
             return True
         limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
         try:
-            decision = limiter.hit(key_identity(api_key), parse_rate(rate_text))
+            decision = limiter.hit(
+                key_identity(api_key), parse_stored_rate(rate_text, api_key.prefix)
+            )
         except RateLimitUnavailable as exc:
             raise RateLimitStoreUnavailable() from exc
         self._retry_after = decision.retry_after

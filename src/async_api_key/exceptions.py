@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "KeyNotRotatable",
+    "KeyStoreUnavailable",
+]
+
 
 class KeyStoreUnavailable(Exception):
     """The key store (database) could not be reached, so no key could be verified.

@@ -18,6 +18,13 @@ from typing import Final
 
 from django.contrib.auth.hashers import check_password
 
+__all__ = [
+    "FAST_HASH_ALGORITHMS",
+    "HashCheck",
+    "check_key",
+    "hash_key",
+]
+
 FAST_HASH_ALGORITHMS: Final = ("sha512", "sha256")
 
 

@@ -18,6 +18,13 @@ from typing import Any
 
 from .conf import api_key_settings
 
+__all__ = [
+    "header_meta_name",
+    "key_from_authorization",
+    "key_from_header",
+    "key_from_request_meta",
+]
+
 
 def header_meta_name(header: str) -> str:
     """Return the ``request.META`` name of an HTTP header (``X-API-Key`` -> ``HTTP_X_API_KEY``)."""

@@ -23,6 +23,17 @@ import secrets
 import zlib
 from dataclasses import dataclass, field
 
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "GeneratedKey",
+    "ParsedKey",
+    "checksum",
+    "generate_key",
+    "is_valid_namespace",
+    "parse_key",
+    "secret_scanning_pattern",
+]
+
 BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 LOOKUP_LENGTH = 12
 SECRET_LENGTH = 32

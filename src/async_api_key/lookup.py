@@ -27,6 +27,11 @@ from django.db.models.expressions import Col
 if TYPE_CHECKING:
     from .models import AbstractAPIKey, BaseAPIKeyManager
 
+__all__ = [
+    "KeyFilters",
+    "KeyLoader",
+]
+
 _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
 
 #: Stands in for the lookup id while the query is compiled; found again among the parameters.

@@ -8,7 +8,7 @@ is an import change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, router, transaction
 from django.db.models import Q, QuerySet
-from django.db.models.signals import class_prepared, pre_delete
+from django.db.models.signals import class_prepared, pre_delete, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -97,6 +97,26 @@ class APIKeyQuerySet(QuerySet[_KeyT], Generic[_KeyT]):
 
     async def adelete(self) -> tuple[int, dict[str, int]]:
         return await sync_to_async(self.delete)()
+
+    def bulk_create(self, objs: Iterable[_KeyT], *args: Any, **kwargs: Any) -> list[_KeyT]:
+        # An upsert (update_conflicts) changes the keys it meets: record them all.
+        if not kwargs.get("update_conflicts"):
+            return super().bulk_create(objs, *args, **kwargs)
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            record_change(self.model, [obj.prefix for obj in objs], using=self.db)
+            return super().bulk_create(objs, *args, **kwargs)
+
+    def iterator(self, chunk_size: int | None = None) -> Iterator[_KeyT]:
+        if self.query.select_for_update:
+            lock_clock(self.db)  # as _fetch_all() does
+        return super().iterator(chunk_size)
+
+    async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[_KeyT]:
+        if self.query.select_for_update:
+            await sync_to_async(lock_clock)(self.db)
+        async for api_key in super().aiterator(chunk_size):
+            yield api_key
 
     def _fetch_all(self) -> None:
         # Rows locked with select_for_update() are usually changed next, and a recorded
@@ -215,7 +235,7 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
         base = self.model._base_manager.using(self.db)
         with transaction.atomic(using=self.db):
             # Recorded first: the change clock is always locked before a key row.
-            record_change(self.model, [api_key.prefix], using=self.db)
+            record_change(self.model, api_key._prefixes_in(self.db), using=self.db)
             try:
                 current = base.select_for_update().get(pk=api_key.pk)
             except self.model.DoesNotExist:
@@ -375,6 +395,7 @@ class AbstractAPIKey(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self._adopt_existing_row(kwargs.get("using"), bool(kwargs.get("force_insert")))
         self._validate_revoked()
+        self._validate_policy_fields()
         if self.revoked and self.revoked_at is None:
             self.revoked_at = timezone.now()
         adding = self._state.adding
@@ -386,7 +407,7 @@ class AbstractAPIKey(models.Model):
             kwargs["update_fields"] = self._writable_fields(kwargs.get("update_fields"))
             db = kwargs.get("using") or router.db_for_write(type(self), instance=self)
             with transaction.atomic(using=db):
-                record_change(type(self), [self.prefix], using=db)
+                record_change(type(self), self._prefixes_in(db), using=db)
                 super().save(*args, **kwargs)
         self._initial_revoked = self.revoked
         if revoking:
@@ -411,6 +432,11 @@ class AbstractAPIKey(models.Model):
     def clean(self) -> None:
         super().clean()
         self._validate_revoked()
+        self._validate_policy_fields()
+
+    def _validate_policy_fields(self) -> None:
+        """Validate (and normalise) scopes, allowed networks and the rate limit, or raise
+        ``ValidationError``: a value that does not parse must never reach a request."""
         errors: dict[str, str] = {}
         for name, validate in (
             ("scopes", validate_scopes),
@@ -436,7 +462,7 @@ class AbstractAPIKey(models.Model):
         now = timezone.now()
         db = router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=db):
-            record_change(type(self), [self.prefix], using=db)
+            record_change(type(self), self._prefixes_in(db), using=db)
             changed = (
                 type(self)
                 ._base_manager.using(db)
@@ -462,6 +488,19 @@ class AbstractAPIKey(models.Model):
     async def arotate(self: _KeyT, grace_period: timedelta = NO_GRACE) -> tuple[_KeyT, str]:
         """Async twin of :meth:`rotate`."""
         return await sync_to_async(self.rotate)(grace_period)
+
+    def _prefixes_in(self, db: str) -> Iterator[str]:
+        """This key's lookup id as stored in ``db`` and as this instance holds it (they differ
+        for an instance built by hand or changed in memory). Lazy: ``record_change`` reads
+        the stored one after it locks the change clock."""
+        yield self.prefix
+        if self.pk is not None:
+            yield from (
+                type(self)
+                ._base_manager.using(db)
+                .filter(pk=self.pk)
+                .values_list("prefix", flat=True)
+            )
 
     def _adopt_existing_row(self, using: str | None, force_insert: bool) -> None:
         """A new instance given the primary key of a stored key would make ``save()`` update
@@ -500,11 +539,25 @@ def _record_deletion(
     cascade from a deleted owner (Django's collector sends ``pre_delete`` for each row, in
     the deleting transaction, and skips its fast path for models that have receivers)."""
     if (sender._meta.label_lower, instance.prefix) not in _deletions_recorded.get():
-        record_change(sender, [instance.prefix], using=using)
+        record_change(sender, instance._prefixes_in(using), using=using)
+
+
+def _record_raw_save(
+    sender: type[AbstractAPIKey], instance: AbstractAPIKey, raw: bool, using: str, **kwargs: Any
+) -> None:
+    """``loaddata`` and deserialized objects save with ``raw=True``, past ``save()``: a
+    fixture loaded over a stored key changes it all the same."""
+    if raw:
+        record_change(sender, instance._prefixes_in(using), using=using)
 
 
 def _watch_deletions(sender: type[Any], **kwargs: Any) -> None:
     if issubclass(sender, AbstractAPIKey) and not sender._meta.abstract:
+        pre_save.connect(
+            _record_raw_save,
+            sender=sender,
+            dispatch_uid=f"async_api_key:raw:{sender._meta.label_lower}",
+        )
         pre_delete.connect(
             _record_deletion,
             sender=sender,

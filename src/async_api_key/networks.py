@@ -19,6 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+__all__ = [
+    "client_address",
+    "is_allowed",
+    "validate_networks",
+]
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -71,8 +77,8 @@ def is_allowed(address: IPAddress | None, networks: Sequence[str]) -> bool:
         return False
     try:
         parsed = _parsed(tuple(networks))
-    except ValueError:
-        return False  # a corrupt allowlist admits no one
+    except (ValueError, TypeError):
+        return False  # a corrupt allowlist (bad text, or not text at all) admits no one
     return any(address.version == network.version and address in network for network in parsed)
 
 

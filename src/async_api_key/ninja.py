@@ -34,7 +34,14 @@ from ninja.throttling import BaseThrottle
 from .conf import api_key_settings
 from .headers import key_from_request_meta
 from .models import AbstractAPIKey, APIKey
-from .ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, key_identity, parse_rate
+from .ratelimit import (
+    RateDecision,
+    RateLimiter,
+    RateLimitUnavailable,
+    key_identity,
+    parse_rate,
+    parse_stored_rate,
+)
 from .reporting import masks_key_locals
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
@@ -302,7 +309,7 @@ async def _count_request(
     limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
     identity = key_identity(api_key)
     try:
-        decision = await limiter.ahit(identity, parse_rate(rate_text))
+        decision = await limiter.ahit(identity, parse_stored_rate(rate_text, api_key.prefix))
     except RateLimitUnavailable as exc:
         logger.error("API key rate limit cache unavailable", exc_info=True)
         raise HttpError(503, "Rate limiting is temporarily unavailable. Try again later.") from exc
@@ -362,7 +369,7 @@ class APIKeyRateThrottle(BaseThrottle):
             return decision
         limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
         try:
-            return limiter.hit(identity, parse_rate(rate_text))
+            return limiter.hit(identity, parse_stored_rate(rate_text, api_key.prefix))
         except RateLimitUnavailable:
             logger.error("API key rate limit cache unavailable", exc_info=True)
             return None

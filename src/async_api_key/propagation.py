@@ -193,10 +193,12 @@ class ChangeFeed:
         self._cursors[db] = max(clock, rows[-1][0])
 
     def _read_committed(self, db: str, cursor: int) -> tuple[int, list[tuple[int, str, str]]]:
-        """Read the log as committed. Inside a transaction, this thread's connection would
-        see the transaction's own uncommitted changes (whose generations a rollback hands
-        out again) or, at REPEATABLE READ, an old snapshot: another connection reads it."""
-        if not connections[db].in_atomic_block:
+        """Read the log as committed. Inside a transaction (``atomic()``, or autocommit turned
+        off by hand), this thread's connection would see the transaction's own uncommitted
+        changes (whose generations a rollback hands out again) or, at REPEATABLE READ, an
+        old snapshot: another connection reads it."""
+        connection = connections[db]
+        if not connection.in_atomic_block and connection.get_autocommit():
             return _read_changes(db, cursor)
         with self._lock_for_executor:
             if self._executor is None:

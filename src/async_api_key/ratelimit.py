@@ -12,6 +12,7 @@ Identities are a key model's label and primary key, never the key itself.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -22,6 +23,16 @@ from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
+__all__ = [
+    "Rate",
+    "RateDecision",
+    "RateLimitUnavailable",
+    "RateLimiter",
+    "parse_rate",
+    "parse_stored_rate",
+    "validate_rate",
+]
+
 _PERIODS: Final = {
     "s": 1, "sec": 1, "second": 1,
     "m": 60, "min": 60, "minute": 60,
@@ -30,6 +41,9 @@ _PERIODS: Final = {
 }  # fmt: skip
 _RATE_RE: Final = re.compile(r"\A\s*(\d+)\s*/\s*([a-z]+)\s*\Z")
 _COUNTER_PREFIX: Final = "async_api_key:rl:v1"
+
+
+logger = logging.getLogger("async_api_key")
 
 
 class RateLimitUnavailable(Exception):
@@ -56,6 +70,19 @@ def parse_rate(text: str) -> Rate:
             "(periods: s, sec, second, m, min, minute, h, hour, d, day)."
         )
     return Rate(limit=int(match[1]), period=_PERIODS[match[2]])
+
+
+def parse_stored_rate(text: str, prefix: str) -> Rate:
+    """Parse the rate that applies to the key ``prefix``. A stored rate that does not parse
+    (a row written around the validation) fails closed: :class:`RateLimitUnavailable`, and
+    an ERROR log naming the key, never a 500."""
+    try:
+        return parse_rate(text)
+    except ValueError:
+        logger.error(
+            "API key %s has an invalid rate limit stored; its requests are refused", prefix
+        )
+        raise RateLimitUnavailable(f"invalid stored rate limit for key {prefix}") from None
 
 
 def validate_rate(text: str) -> str:

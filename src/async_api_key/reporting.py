@@ -26,6 +26,11 @@ from django.views.decorators.debug import sensitive_variables
 from .conf import api_key_settings
 from .headers import header_meta_name
 
+__all__ = [
+    "APIKeyExceptionReporterFilter",
+    "masks_key_locals",
+]
+
 _FuncT = TypeVar("_FuncT", bound=Callable[..., Any])
 
 

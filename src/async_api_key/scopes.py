@@ -18,6 +18,14 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+__all__ = [
+    "WILDCARD",
+    "grants",
+    "is_valid_scope",
+    "missing_scopes",
+    "validate_scopes",
+]
+
 WILDCARD: Final = "*"
 MAX_SCOPE_LENGTH: Final = 100
 _SCOPE_RE: Final = re.compile(r"\A(?:\*|[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*(?::\*)?)\Z", re.ASCII)

@@ -24,6 +24,14 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.dispatch import Signal
 
+__all__ = [
+    "api_key_created",
+    "api_key_revoked",
+    "api_key_rotated",
+    "verification_failed",
+    "verification_succeeded",
+]
+
 api_key_created = Signal()
 api_key_revoked = Signal()
 api_key_rotated = Signal()

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 
     from .models import AbstractAPIKey
 
+__all__ = [
+    "KeyStatus",
+    "filter_by_status",
+    "key_status",
+]
+
 _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
 
 

@@ -46,6 +46,14 @@ from .signals import asend, verification_failed, verification_succeeded
 if TYPE_CHECKING:
     from .models import AbstractAPIKey, BaseAPIKeyManager
 
+__all__ = [
+    "POLICY_REASONS",
+    "Reason",
+    "VerificationOutcome",
+    "Verifier",
+    "get_verifier",
+]
+
 logger = logging.getLogger("async_api_key")
 
 _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
@@ -246,7 +254,7 @@ class Verifier(Generic[_KeyT]):
         parsed = parse_key(raw_key)
         if parsed is None:
             return VerificationOutcome(Reason.MALFORMED)
-        if self.cache.is_known_unknown(parsed.lookup):
+        if self.cache.is_known_unknown(self.manager.db, parsed.lookup):
             return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
         return parsed
 
@@ -296,7 +304,7 @@ class Verifier(Generic[_KeyT]):
         if stored is None:
             check_against_dummy(parsed.raw, algorithm)
             if not self._loader.exists_anywhere(parsed.lookup):
-                self.cache.remember_unknown(parsed.lookup)
+                self.cache.remember_unknown(self.manager.db, parsed.lookup)
             return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
         check = check_key(parsed.raw, stored.hashed_key, algorithm)
         if not check.matches:
@@ -397,12 +405,6 @@ class Verifier(Generic[_KeyT]):
             )
         return outcome
 
-    def apply_scopes(
-        self, outcome: VerificationOutcome[_KeyT], scopes: Sequence[str]
-    ) -> VerificationOutcome[_KeyT]:
-        """Require ``scopes`` of an outcome already verified; see :meth:`apply_policy`."""
-        return self.apply_policy(outcome, scopes=scopes)
-
     def _report(self, outcome: VerificationOutcome[_KeyT]) -> tuple[Signal | None, dict[str, Any]]:
         """Log a failure; return the audit signal to send and its payload (never the key)."""
         if outcome.reason is Reason.MISSING:
@@ -419,6 +421,10 @@ class Verifier(Generic[_KeyT]):
 
 
 _verifiers: dict[Hashable, Verifier[Any]] = {}
+#: What Django itself keeps on a manager; anything else was set by the project.
+_DJANGO_MANAGER_ATTRIBUTES = frozenset(
+    {"_constructor_args", "creation_counter", "model", "name", "_db", "_hints", "auto_created"}
+)
 
 
 def get_verifier(
@@ -441,6 +447,9 @@ def _shared_verifier(
     key: Hashable
     if manager is None or model._meta.managers_map.get(manager.name) is manager:
         key = (model, manager)
+    elif set(vars(manager)) - _DJANGO_MANAGER_ATTRIBUTES:
+        # State set on the copy (a tenant, say) may decide what it answers: its own verifier.
+        return Verifier(model, manager=manager)
     else:
         # A manager made on the fly (``db_manager()``, a copy) is shared by what decides its
         # behaviour, so that code making one per request does not keep a verifier per request.

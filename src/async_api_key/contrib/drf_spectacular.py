@@ -23,6 +23,10 @@ from async_api_key.drf import APIKeyAuthentication, HasScopes
 if TYPE_CHECKING:
     from drf_spectacular.openapi import AutoSchema
 
+__all__ = [
+    "APIKeyAuthenticationScheme",
+]
+
 
 # drf-spectacular's registration hooks carry no annotations.
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
