@@ -49,7 +49,7 @@ class KeyChange(models.Model):
     #: ``app_label.modelname`` of the key model.
     model_label = models.CharField(max_length=200)
     #: The key's public lookup id, or :data:`EVERY_KEY`.
-    prefix = models.CharField(max_length=16, blank=True)
+    prefix = models.CharField(max_length=255, blank=True)  # custom models may widen theirs
     recorded_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -322,15 +322,17 @@ class Verifier(Generic[_KeyT]):
         return VerificationOutcome(Reason.VALID, api_key=stored, prefix=parsed.lookup)
 
     def _upgrade_hash(self, stored: _KeyT, new_hash: str) -> None:
-        self._bookkeeping(partial(self._write_hash, stored, new_hash))
+        self._bookkeeping(stored, partial(self._write_hash, stored, new_hash))
 
     def _write_hash(self, stored: _KeyT, new_hash: str) -> None:
         # One column, and only if nobody changed it meanwhile: a full-row save here
         # could write back a stale ``revoked=False`` over a concurrent revocation.
         try:
-            updated = self.model._base_manager.filter(
-                pk=stored.pk, hashed_key=stored.hashed_key
-            ).update(hashed_key=new_hash)
+            updated = (
+                self.model._base_manager.using(_write_db(stored))
+                .filter(pk=stored.pk, hashed_key=stored.hashed_key)
+                .update(hashed_key=new_hash)
+            )
         except DatabaseError:
             logger.warning("Could not upgrade a legacy key hash; prefix=%s", stored.prefix)
             return
@@ -345,14 +347,15 @@ class Verifier(Generic[_KeyT]):
         threshold = now - interval
         if stored.last_used_at is not None and stored.last_used_at >= threshold:
             return
-        self._bookkeeping(partial(self._write_last_used, stored, now, threshold))
+        self._bookkeeping(stored, partial(self._write_last_used, stored, now, threshold))
 
     def _write_last_used(self, stored: _KeyT, now: datetime, threshold: datetime) -> None:
         # Conditional, single-column UPDATE: concurrent verifications write at most once per
         # interval, and the value never moves backwards.
         try:
             updated = (
-                self.model._base_manager.filter(pk=stored.pk)
+                self.model._base_manager.using(_write_db(stored))
+                .filter(pk=stored.pk)
                 .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold))
                 .update(last_used_at=now)
             )
@@ -363,11 +366,11 @@ class Verifier(Generic[_KeyT]):
         if updated:
             stored.last_used_at = now
 
-    def _bookkeeping(self, write: Callable[[], None]) -> None:
+    def _bookkeeping(self, stored: _KeyT, write: Callable[[], None]) -> None:
         """Run a bookkeeping write now, or, inside the caller's transaction, once it commits:
         a key row locked until then for bookkeeping would block the key's own changes (and
         could deadlock with them, since a recorded change locks the change clock first)."""
-        db = router.db_for_write(self.model)
+        db = _write_db(stored)
         if transaction.get_connection(db).in_atomic_block:
             transaction.on_commit(write, using=db)
         else:
@@ -418,6 +421,12 @@ class Verifier(Generic[_KeyT]):
                 outcome.prefix,
             )
         return verification_failed, {"reason": outcome.reason, "prefix": outcome.prefix}
+
+
+def _write_db(stored: AbstractAPIKey) -> str:
+    """Where a write to a loaded key goes: the router's choice for it, which without a
+    router is the database it was read from (a ``db_manager()``'s, say)."""
+    return router.db_for_write(type(stored), instance=stored)
 
 
 _verifiers: dict[Hashable, Verifier[Any]] = {}

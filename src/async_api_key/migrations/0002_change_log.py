@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('generation', models.BigIntegerField(db_index=True)),
                 ('model_label', models.CharField(max_length=200)),
-                ('prefix', models.CharField(blank=True, max_length=16)),
+                ('prefix', models.CharField(blank=True, max_length=255)),
                 ('recorded_at', models.DateTimeField(db_index=True)),
             ],
             options={
