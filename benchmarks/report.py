@@ -489,7 +489,8 @@ def propagation_section(results: PropagationResults) -> list[str]:
         "server (gunicorn, one sync worker) serving the same endpoints, and a third process "
         "that changes keys, all sharing one database, on 127.0.0.1. Library settings: "
         f"`MAX_STALENESS` {results.bound:g} s, `PUSH_CHANGES` on (both the defaults; the push "
-        "channel exists on PostgreSQL only), verification cache on. PostgreSQL: "
+        "channel is PostgreSQL's `LISTEN`/`NOTIFY`, or Redis pub/sub with a Redis shared "
+        "tier on SQLite), verification cache on. PostgreSQL: "
         f"{results.database} (a database of its own per configuration, dropped afterwards); "
         f"Redis: {results.redis}.",
         "",
