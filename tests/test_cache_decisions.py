@@ -307,6 +307,40 @@ def test_log_reads_after_a_change_keep_the_other_cached_keys(
     assert len(queries.change_log) == 1
 
 
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_change_to_every_key_learned_from_the_log_drops_every_cached_key(clock: Clock) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    with transaction.atomic():  # another process: record_change(APIKey, None)
+        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
+            ChangeClock.objects.create(id=1, generation=1)
+        KeyChange.objects.create(
+            generation=ChangeClock.objects.get(pk=1).generation,
+            model_label="async_api_key.apikey",
+            prefix="",
+            recorded_at=timezone.now(),
+        )
+        APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
+    clock.advance(1.5)
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_change_log_that_went_back_drops_everything_cached(clock: Clock) -> None:
+    """A database restored from a backup: its clock is behind this process's position."""
+    api_key, raw = APIKey.objects.create_key(name="x")
+    record_change(APIKey, ["somethingelse"])  # the clock is at 1
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # position 1
+    ChangeClock.objects.filter(pk=1).update(generation=0)  # the restore
+    APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)  # as the backup had it
+    clock.advance(1.5)
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
 @override_settings(ASYNC_API_KEY={"PUSH_CHANGES": False})
 @pytest.mark.django_db(transaction=True)
 def test_a_key_read_while_the_log_cannot_be_read_is_not_cached(
