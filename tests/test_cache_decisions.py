@@ -506,6 +506,17 @@ def test_a_cached_key_belongs_to_the_database_it_was_read_from() -> None:
     assert cached._state.db == APIKey.objects.db
 
 
+def test_a_key_served_from_the_cache_can_be_changed_and_saved() -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    cached = verifier.verify(raw).api_key  # a hit: built without __init__
+    assert cached is not None
+    cached.name = "renamed"
+    cached.save()
+    assert APIKey.objects.get(pk=cached.pk).name == "renamed"
+
+
 class _SelectingManager(BaseAPIKeyManager[OrganizationAPIKey]):
     def get_queryset(self) -> QuerySet[OrganizationAPIKey]:  # type: ignore[override]
         return super().get_queryset().select_related("organization")
