@@ -517,6 +517,10 @@ def test_a_key_served_from_the_cache_can_be_changed_and_saved() -> None:
     assert APIKey.objects.get(pk=cached.pk).name == "renamed"
 
 
+def test_a_key_that_cannot_be_encoded_is_refused_as_malformed() -> None:
+    assert Verifier(APIKey).verify("ak_\ud800").reason is Reason.MALFORMED  # a lone surrogate
+
+
 class _SelectingManager(BaseAPIKeyManager[OrganizationAPIKey]):
     def get_queryset(self) -> QuerySet[OrganizationAPIKey]:  # type: ignore[override]
         return super().get_queryset().select_related("organization")
