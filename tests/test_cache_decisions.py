@@ -29,7 +29,7 @@ from async_api_key.conf import api_key_settings
 from async_api_key.hashing import hash_key
 from async_api_key.keys import generate_key
 from async_api_key.models import APIKey, BaseAPIKeyManager
-from async_api_key.propagation import change_feed
+from async_api_key.propagation import ChangeFeed, change_feed
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import QueryLog
 from tests.key_factories import wrong_secret_for
@@ -713,3 +713,13 @@ def test_a_committed_change_is_pushed_on_postgresql() -> None:
     while change_feed.notifications == before and real_time.monotonic() < deadline:
         real_time.sleep(0.02)
     assert change_feed.notifications > before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_feed_reads_the_log_straight_from_its_constructor() -> None:
+    """The suite resets the process's feed before each test, which would hide a constructor
+    that leaves the feed unusable: a new feed must read the log as built."""
+    feed = ChangeFeed()
+    assert feed.sync(APIKey.objects.db)
+    assert feed.has_position(APIKey.objects.db)
+    assert feed.reads == 1
