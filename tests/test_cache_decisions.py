@@ -33,6 +33,7 @@ from async_api_key.propagation import ChangeFeed, change_feed
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import QueryLog
 from tests.key_factories import wrong_secret_for
+from tests.remote_changes import remote_revoke
 from tests.testapp.models import Organization, OrganizationAPIKey
 
 pytestmark = pytest.mark.django_db
@@ -91,23 +92,6 @@ def _shared_entry_key(api_key: APIKey) -> str:
     return f"async_api_key:v2:async_api_key.apikey:entry:{api_key.prefix}"
 
 
-def _remote_revoke(api_key: APIKey) -> None:
-    """What another process's revocation writes: the key row and the change log, in one
-    transaction. No signal reaches this process and the shared tier is not told (that
-    process's Redis write failed): this process can learn of it from the log alone."""
-    with transaction.atomic():
-        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
-            ChangeClock.objects.create(id=1, generation=1)
-        generation = ChangeClock.objects.get(pk=1).generation
-        KeyChange.objects.create(
-            generation=generation,
-            model_label="async_api_key.apikey",
-            prefix=api_key.prefix,
-            recorded_at=timezone.now(),
-        )
-        APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
-
-
 def _failing_set_many(*args: Any, **kwargs: Any) -> None:
     raise ConnectionError("the shared tier is down")
 
@@ -131,7 +115,7 @@ def test_a_revocation_learned_from_the_log_retires_the_shared_entry(clock: Clock
     api_key, raw = APIKey.objects.create_key(name="x")
     verifier = Verifier(APIKey)
     assert verifier.verify(raw).is_valid  # cached in both tiers
-    _remote_revoke(api_key)
+    remote_revoke(api_key)
     clock.advance(1.5)  # the local entry needs the log, which names the key
     assert verifier.verify(raw).reason is Reason.REVOKED
 
@@ -145,7 +129,7 @@ def test_a_shared_entry_is_not_served_once_the_log_read_is_older_than_the_bound(
     verifier = Verifier(APIKey)
     assert verifier.verify(raw).is_valid
     clear_local()  # nothing held locally: nothing makes the next verification read the log
-    _remote_revoke(api_key)
+    remote_revoke(api_key)
     clock.advance(1.5)
     assert verifier.verify(raw).reason is Reason.REVOKED
 
@@ -297,7 +281,7 @@ def test_log_reads_after_a_change_keep_the_other_cached_keys(
     verifier = Verifier(APIKey)
     assert verifier.verify(raw_victim).is_valid
     assert verifier.verify(raw_other).is_valid
-    _remote_revoke(victim)
+    remote_revoke(victim)
     clock.advance(1.5)
     assert verifier.verify(raw_victim).reason is Reason.REVOKED  # learned from the log
     clock.advance(1.5)

@@ -14,12 +14,11 @@ import pytest
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.test import override_settings
-from django.utils import timezone
 
 from async_api_key.cache import clear_local
-from async_api_key.changelog import ChangeClock, KeyChange
+from async_api_key.changelog import KeyChange
 from async_api_key.changes import record_change
 from async_api_key.checks import check_settings
 from async_api_key.conf import api_key_settings
@@ -28,6 +27,7 @@ from async_api_key.models import APIKey, BaseAPIKeyManager
 from async_api_key.propagation import change_feed, redis_channel, redis_location
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import QueryLog
+from tests.remote_changes import remote_revoke
 from tests.testapp.models import Organization, OrganizationAPIKey
 from tests.threads import run_concurrently
 
@@ -39,22 +39,6 @@ def _wait_until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition never held"
         time.sleep(0.02)
-
-
-def remote_revoke(api_key: APIKey) -> None:
-    """What record_change() + revoke() write in ANOTHER process: the same rows, but no
-    signal reaches this process's caches (they must learn it from the change log)."""
-    with transaction.atomic():
-        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
-            ChangeClock.objects.create(id=1, generation=1)
-        generation = ChangeClock.objects.get(pk=1).generation
-        KeyChange.objects.create(
-            generation=generation,
-            model_label="async_api_key.apikey",
-            prefix=api_key.prefix,
-            recorded_at=timezone.now(),
-        )
-        APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
 
 
 @override_settings(ASYNC_API_KEY=FAST)
@@ -270,8 +254,11 @@ def test_bookkeeping_in_an_atomic_request_does_not_deadlock_with_a_revocation() 
     assert all(isinstance(error, KeyNotRotatable) for error in errors), errors
 
 
+@pytest.mark.parametrize("read", ["get", "iterator"])
 @pytest.mark.django_db(transaction=True)
-def test_select_for_update_then_revoke_does_not_deadlock_with_a_concurrent_save() -> None:
+def test_select_for_update_then_revoke_does_not_deadlock_with_a_concurrent_save(
+    read: str,
+) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row locks")
     api_key, _ = APIKey.objects.create_key(name="x")
@@ -279,7 +266,8 @@ def test_select_for_update_then_revoke_does_not_deadlock_with_a_concurrent_save(
 
     def locker() -> None:
         with transaction.atomic():
-            key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+            locked = APIKey.objects.filter(pk=api_key.pk).select_for_update()
+            key = locked.get() if read == "get" else next(locked.iterator())
             row_locked.set()
             time.sleep(0.5)  # the other transaction's save() runs now
             key.revoke()

@@ -1,12 +1,11 @@
 """Isolation that once leaked (an adversarial review, round two): a log read in a manual
 transaction, a probe through another database, related objects across the shared tier, a Redis
-blip with no local tier, a corrupt stored rate, and select_for_update().iterator(). Each test
-failed before its fix."""
+blip with no local tier, and a corrupt stored rate. Each test failed before its fix.
+(``select_for_update().iterator()`` is in ``test_revocation_hardening.py``.)"""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
@@ -24,9 +23,9 @@ from async_api_key.changes import record_change
 from async_api_key.models import APIKey, BaseAPIKeyManager
 from async_api_key.ninja import APIKeyAuth, register_error_handler
 from async_api_key.verification import Reason, Verifier
-from tests.test_revocation_hardening import FAST, remote_revoke
+from tests.remote_changes import remote_revoke
+from tests.test_revocation_hardening import FAST
 from tests.testapp.models import Organization, OrganizationAPIKey
-from tests.threads import run_concurrently
 
 
 @override_settings(ASYNC_API_KEY=FAST)
@@ -146,26 +145,3 @@ def test_a_key_with_a_malformed_stored_rate_limit_is_refused_not_a_500(
         record.levelname == "ERROR" and api_key.prefix in record.getMessage()
         for record in caplog.records
     )
-
-
-@pytest.mark.django_db(transaction=True)
-def test_select_for_update_iterator_then_revoke_does_not_deadlock() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks")
-    api_key, _ = APIKey.objects.create_key(name="x")
-    row_locked = threading.Event()
-
-    def locker() -> None:
-        with transaction.atomic():
-            for key in APIKey.objects.filter(pk=api_key.pk).select_for_update().iterator():
-                row_locked.set()
-                time.sleep(0.5)
-                key.revoke()
-
-    def other() -> None:
-        row_locked.wait(5)
-        key = APIKey.objects.get(pk=api_key.pk)
-        key.name = "renamed"
-        key.save()
-
-    assert run_concurrently(locker, other) == []
