@@ -36,7 +36,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -350,7 +350,9 @@ class VerificationCache(Generic[_KeyT]):
         alias = api_key_settings.shared_cache_alias
         if alias is None or scope is None or not api_key_settings.caching:
             return None, ticket
-        entry_key, version_key, model_key = self._shared_keys(prefix)
+        entry_key = _shared_entry_key(self.label, prefix)
+        version_key = _shared_version_key(self.label, prefix)
+        model_key = _shared_version_key(self.label, None)
         try:
             found = caches[alias].get_many([entry_key, version_key, model_key])
         except Exception:  # any cache failure falls back to the database
@@ -385,9 +387,12 @@ class VerificationCache(Generic[_KeyT]):
             return None, ticket
         age = max(0.0, time.time() - float(stored.get("stored_at", 0.0)))
         entry = self._entry(prefix, values, db if isinstance(db, str) else None, {}, -math.inf)
-        entry = _with_expiry(entry, time.monotonic() + api_key_settings.cache_ttl - age)
+        # A local copy lives no longer than the shared entry it copies.
+        entry = replace(entry, expires_at=entry.expires_at - age)
         if entry.expires_at > time.monotonic():
-            _positive.put((self.label, scope, digest), entry, _max_entries(), ticket.epoch)
+            _positive.put(
+                (self.label, scope, digest), entry, api_key_settings.cache_max_entries, ticket.epoch
+            )
         return self._materialize(entry), ticket
 
     def store(self, api_key: _KeyT, raw_key: str, scope: str | None, ticket: ReadTicket) -> None:
@@ -408,7 +413,9 @@ class VerificationCache(Generic[_KeyT]):
             copy.deepcopy(dict(api_key._state.fields_cache)),
             ticket.read_at,
         )
-        if not _positive.put((self.label, scope, digest), entry, _max_entries(), ticket.epoch):
+        if not _positive.put(
+            (self.label, scope, digest), entry, api_key_settings.cache_max_entries, ticket.epoch
+        ):
             return
         _negative.discard((self.label, api_key.prefix))
         alias = api_key_settings.shared_cache_alias
@@ -416,7 +423,7 @@ class VerificationCache(Generic[_KeyT]):
             # Related objects (a manager's select_related) stay in this process: another
             # process would get the key without them, and an async view a query it cannot run.
             return
-        entry_key = self._shared_keys(api_key.prefix)[0]
+        entry_key = _shared_entry_key(self.label, api_key.prefix)
         shared = {
             "scope": scope,
             "digest": digest,
@@ -477,9 +484,15 @@ class VerificationCache(Generic[_KeyT]):
         attributes["_state"] = state
         return api_key
 
-    def _shared_keys(self, prefix: str) -> tuple[str, str, str]:
-        base = f"{_SHARED_KEY_PREFIX}:{self.label}"
-        return f"{base}:entry:{prefix}", f"{base}:version:{prefix}", f"{base}:version"
+
+def _shared_entry_key(label: str, prefix: str) -> str:
+    return f"{_SHARED_KEY_PREFIX}:{label}:entry:{prefix}"
+
+
+def _shared_version_key(label: str, prefix: str | None) -> str:
+    """The version of one key in the shared tier, or of every key of the model (``None``)."""
+    base = f"{_SHARED_KEY_PREFIX}:{label}:version"
+    return base if prefix is None else f"{base}:{prefix}"
 
 
 def _copier(value: Any) -> Callable[[Any], Any]:
@@ -492,23 +505,6 @@ def _copier(value: Any) -> Callable[[Any], Any]:
     ):
         return dict
     return copy.deepcopy
-
-
-def _with_expiry(entry: _Entry, expires_at: float) -> _Entry:
-    return _Entry(
-        entry.label,
-        entry.prefix,
-        entry.values,
-        entry.mutable,
-        entry.db,
-        entry.related,
-        entry.fresh_until,
-        min(entry.expires_at, expires_at),
-    )
-
-
-def _max_entries() -> int:
-    return api_key_settings.cache_max_entries
 
 
 def _field_values(api_key: AbstractAPIKey) -> dict[str, Any]:
@@ -548,9 +544,8 @@ def _on_keys_changed(
     capacity = max(api_key_settings.cache_max_entries, _RECENTLY_CHANGED_FLOOR)
     for prefix in prefixes or ("",):
         _recently_changed.put((sender, prefix), True, remembered_until, capacity)
-    base = f"{_SHARED_KEY_PREFIX}:{sender}"
     version = secrets.token_hex(8)
-    names = [f"{base}:version"] if prefixes is None else [f"{base}:version:{p}" for p in prefixes]
+    names = [_shared_version_key(sender, prefix) for prefix in prefixes or (None,)]
     try:
         # Versions must outlive every entry stored under the previous ones.
         caches[alias].set_many(dict.fromkeys(names, version), api_key_settings.cache_ttl + 60)

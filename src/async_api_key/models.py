@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .changelog import ChangeClock, KeyChange
-from .changes import announce_new_key, lock_clock, record_change
+from .changes import announce_new_key, key_store_label, lock_clock, record_change
 from .conf import api_key_settings
 from .exceptions import KeyNotRotatable, KeyStoreUnavailable
 from .hashing import check_key, hash_key
@@ -88,7 +88,7 @@ class APIKeyQuerySet(QuerySet[_KeyT], Generic[_KeyT]):
             lock_clock(self.db)  # before reading which keys go: see record_change()
             prefixes = list(self.values_list("prefix", flat=True))
             record_change(self.model, prefixes, using=self.db)
-            label = self.model._meta.label_lower
+            label = key_store_label(self.model)
             token = _deletions_recorded.set(frozenset((label, p) for p in prefixes))
             try:
                 return super().delete()
@@ -538,7 +538,7 @@ def _record_deletion(
     """Record the deletion of a key however it is deleted: ``delete()``, a queryset, or a
     cascade from a deleted owner (Django's collector sends ``pre_delete`` for each row, in
     the deleting transaction, and skips its fast path for models that have receivers)."""
-    if (sender._meta.label_lower, instance.prefix) not in _deletions_recorded.get():
+    if (key_store_label(sender), instance.prefix) not in _deletions_recorded.get():
         record_change(sender, instance._prefixes_in(using), using=using)
 
 
@@ -551,7 +551,7 @@ def _record_raw_save(
         record_change(sender, instance._prefixes_in(using), using=using)
 
 
-def _watch_deletions(sender: type[Any], **kwargs: Any) -> None:
+def _watch_changes(sender: type[Any], **kwargs: Any) -> None:
     if issubclass(sender, AbstractAPIKey) and not sender._meta.abstract:
         pre_save.connect(
             _record_raw_save,
@@ -565,7 +565,7 @@ def _watch_deletions(sender: type[Any], **kwargs: Any) -> None:
         )
 
 
-class_prepared.connect(_watch_deletions, dispatch_uid="async_api_key.models")
+class_prepared.connect(_watch_changes, dispatch_uid="async_api_key.models")
 
 
 class APIKey(AbstractAPIKey):

@@ -81,7 +81,8 @@ class ChangeFeed:
         self.failed_reads = 0
         self.notifications = 0
         self._executor: ThreadPoolExecutor | None = None
-        self._lock_for_executor = threading.Lock()
+        #: Guards starting the log-reading executor and the push listeners.
+        self._threads_lock = threading.Lock()
 
     def sync(self, db: str) -> bool:
         """Apply the changes recorded in ``db`` since the last read. Sync: runs one query.
@@ -127,7 +128,7 @@ class ChangeFeed:
     def reset(self) -> None:
         """Forget every position (a new process: after ``fork()``, or in tests)."""
         self._lock = threading.Lock()
-        self._lock_for_executor = threading.Lock()
+        self._threads_lock = threading.Lock()
         self._executor = None
         self._cursors.clear()
         self._starts.clear()
@@ -200,14 +201,14 @@ class ChangeFeed:
         connection = connections[db]
         if not connection.in_atomic_block and connection.get_autocommit():
             return _read_changes(db, cursor)
-        with self._lock_for_executor:
+        with self._threads_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="async-api-key-log")
             executor = self._executor
         return executor.submit(_read_changes_and_close, db, cursor).result()
 
     def _ensure_listener(self, db: str) -> None:
-        with self._lock_for_executor:
+        with self._threads_lock:
             listener = self._listeners.get(db)
             if listener is not None and listener.is_alive():
                 return
