@@ -390,7 +390,9 @@ class AbstractAPIKey(models.Model):
         self._initial_revoked = self.revoked
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.prefix})"
+        # The name alone, as djangorestframework-api-key prints it: migrating projects show
+        # it in templates and logs. The admin shows the lookup id in a column of its own.
+        return str(self.name)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self._adopt_existing_row(kwargs.get("using"), bool(kwargs.get("force_insert")))
