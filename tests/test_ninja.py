@@ -325,7 +325,7 @@ def test_sync_endpoint_through_djangos_wsgi_handler(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_request_auth_is_the_key_and_its_str_holds_no_secret() -> None:
-    api_key, raw = create_key(APIKey, name="billing")
+    _, raw = create_key(APIKey, name="billing")
     data = client.get("/sync/whoami", headers=api_key_header(raw)).json()
     assert data == {"auth": "billing", "auth_type": "APIKey"}
     secret = raw.rsplit("_", 1)[1]
