@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "async_api_key",
     "tests.testapp",
+    "tests.admin_custom_app",
+    "tests.upstream_project",
 ]
 
 MIDDLEWARE = [

@@ -63,6 +63,7 @@ __all__ = [
     "APIKeyManager",
     "APIKeyQuerySet",
     "AbstractAPIKey",
+    "AbstractStringIdAPIKey",
     "BaseAPIKeyManager",
     "ChangeClock",
     "KeyChange",
@@ -182,8 +183,9 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
     def assign_key(self, obj: _KeyT) -> str:
         """Give ``obj`` a new lookup id and key hash; return the raw key (unsaved)."""
         generated = generate_key(api_key_settings.namespace)
-        obj.prefix = generated.lookup
-        obj.hashed_key = hash_key(generated.raw, api_key_settings.hash_algorithm)
+        obj._take_new_key(
+            generated.lookup, hash_key(generated.raw, api_key_settings.hash_algorithm)
+        )
         return generated.raw
 
     def create_key(self, **fields: Any) -> tuple[_KeyT, str]:
@@ -192,6 +194,11 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
         ``fields`` are model fields (``name`` is required). A lookup id that collides
         with an existing key is replaced and the insert retried.
         """
+        return self._insert_new_key(fields)
+
+    def _insert_new_key(self, fields: dict[str, Any]) -> tuple[_KeyT, str]:
+        """:meth:`create_key`'s work, which the library calls itself: a project's manager may
+        override ``create_key`` with a signature of its own (``create_key(self, project)``)."""
         fields.pop("id", None)
         for generated_field in ("prefix", "hashed_key"):
             if generated_field in fields:
@@ -216,9 +223,10 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
             return obj, raw_key
         raise RuntimeError(f"Could not find an unused lookup id in {MAX_CREATE_ATTEMPTS} attempts.")
 
-    async def acreate_key(self, **fields: Any) -> tuple[_KeyT, str]:
-        """Async twin of :meth:`create_key`."""
-        return await sync_to_async(self.create_key)(**fields)
+    async def acreate_key(self, *args: Any, **fields: Any) -> tuple[_KeyT, str]:
+        """Async twin of :meth:`create_key`, including a project's override of it
+        (arguments are passed on as they are)."""
+        return await sync_to_async(self.create_key)(*args, **fields)
 
     def rotate_key(self, api_key: _KeyT, grace_period: timedelta = NO_GRACE) -> tuple[_KeyT, str]:
         """Issue a successor to ``api_key``; return it with its raw key (shown once).
@@ -251,8 +259,8 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
                 for field in self.model._meta.concrete_fields
                 if not field.primary_key and field.name not in _NOT_COPIED_ON_ROTATION
             }
-            successor, raw_key = self.create_key(
-                **copied, expiry_date=current.expiry_date, rotated_from=current
+            successor, raw_key = self._insert_new_key(
+                {**copied, "expiry_date": current.expiry_date, "rotated_from": current}
             )
             old_expiry = timezone.now() + grace_period
             if current.expiry_date is not None:
@@ -491,6 +499,11 @@ class AbstractAPIKey(models.Model):
         """Async twin of :meth:`rotate`."""
         return await sync_to_async(self.rotate)(grace_period)
 
+    def _take_new_key(self, lookup: str, hashed_key: str) -> None:
+        """Store a newly generated key's lookup id and hash on this (unsaved) instance."""
+        self.prefix = lookup
+        self.hashed_key = hashed_key
+
     def _prefixes_in(self, db: str) -> Iterator[str]:
         """This key's lookup id as stored in ``db`` and as this instance holds it (they differ
         for an instance built by hand or changed in memory). Lazy: ``record_change`` reads
@@ -568,6 +581,31 @@ def _watch_changes(sender: type[Any], **kwargs: Any) -> None:
 
 
 class_prepared.connect(_watch_changes, dispatch_uid="async_api_key.models")
+
+
+class AbstractStringIdAPIKey(AbstractAPIKey):
+    """A key model with djangorestframework-api-key's primary key: the string
+    ``"<prefix>.<hashed key>"``, given once when the key is made and never changed.
+
+    Subclass it in place of djangorestframework-api-key's ``AbstractAPIKey`` to keep a table
+    that already holds keys: ``makemigrations`` then only adds columns and widens two
+    (``prefix`` and ``hashed_key``), so existing rows, their keys and the foreign keys that
+    point at them stay as they are. New models should subclass :class:`AbstractAPIKey`, whose
+    primary key is an integer.
+    """
+
+    # Overrides the integer primary key of the base class, which Django allows for
+    # abstract bases; the stubs type ``id`` by the base class's field.
+    id = models.CharField(  # type: ignore[assignment]
+        max_length=150, unique=True, primary_key=True, editable=False
+    )
+
+    class Meta(AbstractAPIKey.Meta):
+        abstract = True
+
+    def _take_new_key(self, lookup: str, hashed_key: str) -> None:
+        super()._take_new_key(lookup, hashed_key)
+        self.id = f"{lookup}.{hashed_key}"
 
 
 class APIKey(AbstractAPIKey):
