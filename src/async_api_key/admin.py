@@ -1,6 +1,10 @@
 """The admin for key models: list and filter keys, create one (its key shown once), rotate one
 (its successor's key shown once), revoke in bulk.
 
+A new key reaches the page that shows it through a one-time, server-side handoff
+(:class:`KeyHandoff`): the form's answer is a redirect whose URL carries a token, never the
+key, so reloading that page shows "already shown" instead of creating a second key.
+
 ``APIKeyModelAdmin`` is registered for :class:`~async_api_key.models.APIKey`; register a
 subclass for a custom key model::
 
@@ -11,6 +15,9 @@ subclass for a custom key model::
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from weakref import WeakKeyDictionary
@@ -18,11 +25,13 @@ from weakref import WeakKeyDictionary
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError
+from django.db import IntegrityError, router, transaction
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
@@ -35,10 +44,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from .commands import parse_grace_period, split_networks, split_scopes
 from .exceptions import KeyNotRotatable
-from .models import AbstractAPIKey, APIKey
+from .models import MAX_CREATE_ATTEMPTS, AbstractAPIKey, APIKey
 from .networks import validate_networks
 from .ratelimit import validate_rate
 from .scopes import validate_scopes
+from .signals import api_key_created
 from .status import KeyStatus, filter_by_status, key_status
 
 if TYPE_CHECKING:
@@ -53,11 +63,11 @@ else:
 __all__ = [
     "APIKeyForm",
     "APIKeyModelAdmin",
+    "KeyHandoff",
     "RotateForm",
 ]
 
-#: Fields a key gets from ``create_key`` itself; the admin never copies them into it.
-_GENERATED_FIELDS = frozenset({"prefix", "hashed_key"})
+logger = logging.getLogger(__name__)
 
 
 class _TextListField(forms.CharField):
@@ -110,7 +120,7 @@ class APIKeyForm(_ModelFormBase):
     """The admin form of a key: its scopes and allowed networks as text, its rate checked."""
 
     scopes = ScopesField(
-        label=_("scopes"),
+        label=_("Scopes"),
         required=False,
         help_text=_(
             'One scope per line or comma-separated, such as "orders:read", "orders:*" or "*". '
@@ -118,7 +128,7 @@ class APIKeyForm(_ModelFormBase):
         ),
     )
     allowed_networks = NetworksField(
-        label=_("allowed networks"),
+        label=_("Allowed networks"),
         required=False,
         help_text=_(
             "Client networks allowed to use the key, one per line or comma-separated, in CIDR "
@@ -171,6 +181,85 @@ class StatusListFilter(admin.SimpleListFilter):
         return filter_by_status(queryset, KeyStatus(value))
 
 
+class KeyHandoff:
+    """Carries a new raw key from the request that made it to the one page that shows it.
+
+    The key waits server-side, in the cache ``cache_alias``, for at most ``timeout`` seconds,
+    under a hash of a random token that only the page's URL carries. The entry is bound to
+    the user who made the key and to the key, and it is read once: the read deletes it. The
+    cache holds the key sealed with the token, so the cache's contents alone (a Redis dump,
+    the database cache's table) do not reveal it.
+
+    The cache must be shared by the processes that serve the admin (Redis, Memcached, the
+    database cache). With a per-process cache, such as Django's default local-memory one,
+    the redirect may reach a process that does not hold the entry, and the page then says
+    the key was already shown: rotate the key to get a new one.
+    """
+
+    def __init__(self, cache_alias: str = "default", timeout: int = 60) -> None:
+        self.cache_alias = cache_alias
+        self.timeout = timeout
+
+    @method_decorator(sensitive_variables("raw_key"))
+    def put(
+        self, raw_key: str, *, user_pk: Any, key_pk: Any, predecessor_pk: Any = None
+    ) -> str | None:
+        """Keep ``raw_key`` for one read; return the token that reads it, or None if the
+        cache did not keep it (a dummy cache, or one that is down)."""
+        token = secrets.token_urlsafe(32)
+        entry = {
+            "user": str(user_pk),
+            "key": str(key_pk),
+            "predecessor": None if predecessor_pk is None else str(predecessor_pk),
+            "sealed": _seal(raw_key.encode(), token),
+        }
+        cache = caches[self.cache_alias]
+        try:
+            cache.set(_handoff_cache_key(token), entry, self.timeout)
+            # Read back: a cache that keeps nothing would lose the key.
+            kept = cache.get(_handoff_cache_key(token)) is not None
+        except Exception as exc:  # any backend's error: the key is shown another way
+            logger.warning("The admin could not hand a new key over: %s", type(exc).__name__)
+            return None
+        return token if kept else None
+
+    def take(self, token: str, *, user_pk: Any, key_pk: Any) -> tuple[str, str | None] | None:
+        """The raw key kept under ``token`` for this user and this key, and its predecessor's
+        primary key (for a rotation), once. None after that, once expired, for another
+        user or key, or if the cache fails."""
+        cache = caches[self.cache_alias]
+        cache_key = _handoff_cache_key(token)
+        try:
+            entry = cache.get(cache_key)
+            if (
+                not isinstance(entry, dict)
+                or entry.get("user") != str(user_pk)
+                or entry.get("key") != str(key_pk)
+            ):
+                # Another user's token is left alone: they may still read their key.
+                return None
+            # delete() says whether this call removed the entry: of two concurrent reads
+            # (a double click), only one shows the key.
+            if not cache.delete(cache_key):
+                return None
+        except Exception as exc:  # any backend's error: answered as "already shown"
+            logger.warning("The admin could not read a key handoff: %s", type(exc).__name__)
+            return None
+        return _seal(entry["sealed"], token).decode(), entry["predecessor"]
+
+
+def _handoff_cache_key(token: str) -> str:
+    return "async_api_key:admin-handoff:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def _seal(data: bytes, token: str) -> bytes:
+    """XOR ``data`` with a SHAKE-256 stream drawn from ``token`` (a one-time pad: each token
+    seals one key); sealing twice unseals. The cache key is a SHA-256 of the token, from
+    which the stream cannot be drawn."""
+    stream = hashlib.shake_256(b"async_api_key.admin.handoff\x00" + token.encode())
+    return bytes(a ^ b for a, b in zip(data, stream.digest(len(data)), strict=True))
+
+
 class APIKeyModelAdmin(_ModelAdminBase):
     """Admin for a key model. The full key appears once, on the page answering its creation."""
 
@@ -188,8 +277,12 @@ class APIKeyModelAdmin(_ModelAdminBase):
     list_filter: ClassVar[tuple[Any, ...]] = (StatusListFilter,)
     search_fields: ClassVar[tuple[str, ...]] = ("name", "prefix")
     actions = ("revoke_selected",)
-    #: Shown in answer to a successful creation, with the raw key.
+    #: Shows a new key (created or rotated) once, reached by a redirect after the form.
     key_created_template = "async_api_key/admin/key_created.html"
+    #: Answers any later visit to that page (a reload, the back button, another user).
+    key_already_shown_template = "async_api_key/admin/key_already_shown.html"
+    #: Carries a new key to ``key_created_template``; see :class:`KeyHandoff`.
+    key_handoff = KeyHandoff()
     #: Asks to confirm the "Revoke selected keys" action.
     revoke_confirmation_template = "async_api_key/admin/revoke_selected_confirmation.html"
     #: Asks for the grace period of a rotation; the answer is ``key_created_template``.
@@ -234,10 +327,11 @@ class APIKeyModelAdmin(_ModelAdminBase):
     def _key_link(self, obj: AbstractAPIKey) -> SafeString:
         return format_html('<a href="{}">{}</a>', self._admin_url(obj, "change"), obj)
 
-    def _admin_url(self, obj: AbstractAPIKey, view: str) -> str:
+    def _admin_url(self, obj: AbstractAPIKey, view: str, *args: str) -> str:
         opts = obj._meta
         return reverse(
-            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_{view}", args=[obj.pk]
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_{view}",
+            args=[quote(obj.pk), *args],
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: AbstractAPIKey | None = None) -> Any:
@@ -277,13 +371,7 @@ class APIKeyModelAdmin(_ModelAdminBase):
                 obj.revoke()
             super().save_model(request, obj, form, change)
             return
-        fields = {
-            field.attname: getattr(obj, field.attname)
-            for field in obj._meta.concrete_fields
-            if not field.primary_key and field.name not in _GENERATED_FIELDS
-        }
-        created, raw_key = type(obj)._default_manager.create_key(**fields)
-        _adopt(obj, created)
+        raw_key = _insert_new_key(obj)
         self._raw_keys[request] = raw_key
 
     @method_decorator(sensitive_variables("raw_key"))
@@ -303,16 +391,45 @@ class APIKeyModelAdmin(_ModelAdminBase):
         raw_key: str,
         predecessor: AbstractAPIKey | None = None,
     ) -> HttpResponse:
-        """Answer a creation (or, with ``predecessor``, a rotation) with the one page that
-        shows the raw key; never cached."""
-        opts = self.model._meta
-        url_name = f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}"
+        """Answer a creation (or, with ``predecessor``, a rotation): hand the raw key over
+        and redirect to the page that shows it once (Post/Redirect/Get)."""
+        token = self.key_handoff.put(
+            raw_key,
+            user_pk=request.user.pk,
+            key_pk=obj.pk,
+            predecessor_pk=None if predecessor is None else predecessor.pk,
+        )
+        if token is None:
+            # Better a page that a reload would submit again than a key nobody sees.
+            return self.key_page_response(request, obj, raw_key, predecessor)
+        return HttpResponseRedirect(self._admin_url(obj, "key_created", token))
+
+    def key_created_view(self, request: HttpRequest, object_id: str, token: str) -> HttpResponse:
+        """Show a new key once: the first visit takes it from the handoff, any later one
+        (a reload, the back button, another user with the URL) is told it was shown."""
+        object_id = unquote(object_id)
+        taken = self.key_handoff.take(token, user_pk=request.user.pk, key_pk=object_id)
+        obj = self.get_object(request, object_id)
+        if taken is None or obj is None:
+            return self.key_already_shown_response(request, obj)
+        raw_key, predecessor_pk = taken
+        predecessor = None
+        if predecessor_pk is not None:
+            predecessor = self.model._base_manager.filter(pk=predecessor_pk).first()
+        return self.key_page_response(request, obj, raw_key, predecessor)
+
+    @method_decorator(sensitive_variables("raw_key"))
+    def key_page_response(
+        self,
+        request: HttpRequest,
+        obj: AbstractAPIKey,
+        raw_key: str,
+        predecessor: AbstractAPIKey | None = None,
+    ) -> HttpResponse:
+        """The one page that shows the raw key of ``obj``; never cached."""
         context = {
-            **self.admin_site.each_context(request),
+            **self._key_page_context(request, obj),
             "title": _("API key created") if predecessor is None else _("API key rotated"),
-            "subtitle": None,
-            "opts": opts,
-            "api_key": obj,
             "raw_key": raw_key,
             "status": key_status(obj).label,
             "predecessor": predecessor,
@@ -320,14 +437,38 @@ class APIKeyModelAdmin(_ModelAdminBase):
             and key_status(predecessor) is KeyStatus.ACTIVE,
             "predecessor_url": None
             if predecessor is None
-            else reverse(f"{url_name}_change", args=[predecessor.pk]),
-            "change_url": reverse(f"{url_name}_change", args=[obj.pk]),
-            "add_url": reverse(f"{url_name}_add"),
-            "changelist_url": reverse(f"{url_name}_changelist"),
+            else self._admin_url(predecessor, "change"),
+            "change_url": self._admin_url(obj, "change"),
         }
         response = TemplateResponse(request, self.key_created_template, context)
         add_never_cache_headers(response)
         return response
+
+    def key_already_shown_response(
+        self, request: HttpRequest, obj: AbstractAPIKey | None
+    ) -> HttpResponse:
+        """Says the key is not shown again and how to get a new one; never cached."""
+        visible = obj is not None and self.has_view_or_change_permission(request, obj)
+        context = {
+            **self._key_page_context(request, obj if visible else None),
+            "title": _("API key already shown"),
+            "change_url": self._admin_url(obj, "change") if visible and obj else None,
+        }
+        response = TemplateResponse(request, self.key_already_shown_template, context)
+        add_never_cache_headers(response)
+        return response
+
+    def _key_page_context(self, request: HttpRequest, obj: AbstractAPIKey | None) -> dict[str, Any]:
+        opts = self.model._meta
+        url_name = f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}"
+        return {
+            **self.admin_site.each_context(request),
+            "subtitle": None,
+            "opts": opts,
+            "api_key": obj,
+            "add_url": reverse(f"{url_name}_add"),
+            "changelist_url": reverse(f"{url_name}_changelist"),
+        }
 
     def get_urls(self) -> list[URLPattern]:
         opts = self.model._meta
@@ -336,8 +477,13 @@ class APIKeyModelAdmin(_ModelAdminBase):
             self.admin_site.admin_view(self.rotate_view),
             name=f"{opts.app_label}_{opts.model_name}_rotate",
         )
-        # Before the default patterns: their catch-all "<path:object_id>/" would take it.
-        return [rotate, *super().get_urls()]
+        key_created = path(
+            "<path:object_id>/created/<str:token>/",
+            self.admin_site.admin_view(self.key_created_view),
+            name=f"{opts.app_label}_{opts.model_name}_key_created",
+        )
+        # Before the default patterns: their catch-all "<path:object_id>/" would take them.
+        return [rotate, key_created, *super().get_urls()]
 
     def has_rotate_permission(self, request: HttpRequest, obj: AbstractAPIKey) -> bool:
         """Rotating changes the old key and adds its successor: it needs both permissions."""
@@ -439,14 +585,25 @@ class APIKeyModelAdmin(_ModelAdminBase):
         return TemplateResponse(request, self.revoke_confirmation_template, context)
 
 
-def _adopt(obj: AbstractAPIKey, created: AbstractAPIKey) -> None:
-    """Make the admin's unsaved ``obj`` the row ``create_key`` saved (logging and
-    related objects use it after ``save_model``)."""
-    for field in created._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(created, field.attname))
-    obj._state.adding = False
-    obj._state.db = created._state.db
-    obj._initial_revoked = created.revoked
+@sensitive_variables("raw_key")
+def _insert_new_key(obj: AbstractAPIKey) -> str:
+    """Save the admin's new ``obj`` with a generated key and return the raw key, as
+    ``create_key`` does, lookup-id retries and ``api_key_created`` included. The admin
+    cannot call ``create_key``: a custom manager may give it a signature of its own."""
+    model = type(obj)
+    db = router.db_for_write(model, instance=obj)
+    for _attempt in range(MAX_CREATE_ATTEMPTS):
+        raw_key = model._default_manager.assign_key(obj)
+        try:
+            with transaction.atomic(using=db):
+                obj.save(force_insert=True, using=db)
+        except IntegrityError:
+            if model._base_manager.using(db).filter(prefix=obj.prefix).exists():
+                continue
+            raise
+        api_key_created.send(model, api_key=obj)
+        return raw_key
+    raise RuntimeError(f"Could not find an unused lookup id in {MAX_CREATE_ATTEMPTS} attempts.")
 
 
 admin.site.register(APIKey, APIKeyModelAdmin)
