@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "async_api_key",
     "tests.testapp",
+    "tests.command_app",
     "tests.admin_custom_app",
     "tests.upstream_project",
 ]

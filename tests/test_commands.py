@@ -522,6 +522,105 @@ def test_split_scopes_takes_commas_and_lines() -> None:
     assert commands.split_scopes(" a:b,\nc:d\r\n\n,e ") == ["a:b", "c:d", "e"]
 
 
+# --- no command echoes a key ---------------------------------------------------------------------
+
+#: The length of the shortest stretch of a key's secret that a message must not show.
+SECRET_STRETCH = 17
+
+
+def shows_part_of_the_secret(text: str, raw_key: str) -> bool:
+    secret = raw_key.rsplit("_", 1)[1]
+    return any(
+        secret[start : start + SECRET_STRETCH] in text
+        for start in range(len(secret) - SECRET_STRETCH + 1)
+    )
+
+
+def one_typo(raw_key: str) -> str:
+    position = len(raw_key) - 10
+    typo = "x" if raw_key[position] != "x" else "y"
+    return raw_key[:position] + typo + raw_key[position + 1 :]
+
+
+MISTYPED_KEYS = {
+    "the whole key": lambda key: key,
+    "quoted": lambda key: f'"{key}"',
+    "after the keyword": lambda key: f"Api-Key {key}",
+    "one character short": lambda key: key[:-1],
+    "trailing comma": lambda key: f"{key},",
+    "trailing period": lambda key: f"{key}.",
+    "one typo": one_typo,
+    "a typo that is not a letter": lambda key: key[:35] + "-" + key[36:],
+    "the secret alone": lambda key: key.rsplit("_", 1)[1],
+}
+
+COMMANDS_GIVEN_A_KEY = {
+    "revokeapikey": ["revokeapikey", "{key}"],
+    "revokeapikey among prefixes": ["revokeapikey", "{prefix}", "{key}"],
+    "rotateapikey": ["rotateapikey", "{key}"],
+    "rotateapikey grace": ["rotateapikey", "{prefix}", "--grace", "{key}"],
+    "createapikey duration": ["createapikey", "--name", "ci", "--expires-in", "{key}"],
+    "createapikey date": ["createapikey", "--name", "ci", "--expiry-date", "{key}"],
+    "createapikey rate": ["createapikey", "--name", "ci", "--rate", "{key}"],
+    "createapikey networks": ["createapikey", "--name", "ci", "--allowed-networks", "{key}"],
+    "createapikey model": ["createapikey", "--name", "ci", "--model", "{key}"],
+    "listapikeys model": ["listapikeys", "--model", "{key}"],
+    "createapikey owner": [
+        "createapikey", "--name", "ci", "--model", "testapp.OrganizationAPIKey", "--owner", "{key}",
+    ],
+    "createapikey owner field": [
+        "createapikey", "--name", "ci", "--model", "testapp.OrganizationAPIKey",
+        "--owner", "1", "--owner-field", "{key}",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mistype", MISTYPED_KEYS.values(), ids=MISTYPED_KEYS.keys())
+@pytest.mark.parametrize("args", COMMANDS_GIVEN_A_KEY.values(), ids=COMMANDS_GIVEN_A_KEY.keys())
+def test_no_command_error_quotes_back_a_key(args: list[str], mistype: Any) -> None:
+    api_key, raw_key = APIKey.objects.create_key(name="ci")
+    given = mistype(raw_key)
+
+    with pytest.raises(CommandError) as error:
+        run_command(*(arg.format(key=given, prefix=api_key.prefix) for arg in args))
+
+    assert not shows_part_of_the_secret(str(error.value), raw_key)
+
+
+@pytest.mark.django_db
+def test_an_unexpected_argument_that_is_a_key_is_not_quoted_back() -> None:
+    _, raw_key = APIKey.objects.create_key(name="ci")
+
+    # The shell split an unquoted "Api-Key <key>" in two.
+    with pytest.raises(CommandError, match="unrecognized arguments") as error:
+        run_command("rotateapikey", "Api-Key", raw_key)
+
+    assert not shows_part_of_the_secret(str(error.value), raw_key)
+
+
+@pytest.mark.django_db
+def test_a_mistyped_key_given_as_a_prefix_names_its_prefix() -> None:
+    api_key, raw_key = APIKey.objects.create_key(name="ci")
+
+    with pytest.raises(CommandError) as error:
+        run_command("revokeapikey", f"Api-Key {raw_key},")
+
+    assert str(error.value) == (
+        f"No async_api_key.APIKey with prefix: 'Api-Key ak_{api_key.prefix}_[38 characters "
+        f"hidden],' (an API key, not its prefix: pass {api_key.prefix})."
+    )
+
+
+def test_redact_hides_long_runs_of_letters_and_digits_only() -> None:
+    assert commands.redact("ak_3xQ9fLm2Ab7Z_" + "a" * 38) == (
+        "ak_3xQ9fLm2Ab7Z_[38 characters hidden]"
+    )
+    assert commands.redact("billing.OrganizationKey 30d 2030-01-31") == (
+        "billing.OrganizationKey 30d 2030-01-31"
+    )
+
+
 # --- real processes: `python -m django ...` against a SQLite file ------------------------------
 
 

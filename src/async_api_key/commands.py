@@ -2,7 +2,8 @@
 
 ``createapikey``, ``listapikeys``, ``revokeapikey`` and ``rotateapikey`` are thin wrappers:
 they parse their options, await one of these functions and print the result. Bad input raises
-:class:`~django.core.management.CommandError` before anything is written::
+:class:`~django.core.management.CommandError` before anything is written, and no message ever
+quotes back what could be most of a key (see :func:`redact`)::
 
     from async_api_key.commands import create_key
 
@@ -17,17 +18,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
 from django.core.management import CommandError
 from django.core.management.base import CommandParser
-from django.db import IntegrityError
+from django.db import IntegrityError, router
 from django.utils import timezone
 
 from .exceptions import KeyNotRotatable
 from .keys import parse_key
+from .management import AsyncCommand
 from .models import AbstractAPIKey
 from .networks import validate_networks
 from .ratelimit import validate_rate
@@ -39,10 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CreatedKey",
+    "KeyCommand",
     "RevokedKey",
     "RotatedKey",
     "create_key",
     "list_keys",
+    "redact",
     "revoke_keys",
     "rotate_key",
 ]
@@ -66,6 +70,45 @@ _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _SCOPE_SEPARATORS_RE = re.compile(r"[,\n\r]+")
 _NETWORK_SEPARATORS_RE = re.compile(r"[,\s]+")
 _ZERO_DURATION_RE = re.compile(r"\A\s*0+\s*[dhm]?\s*\Z")
+# A key's secret and checksum are 38 letters and digits: a run of 17 or more could be most of
+# a secret, and a single typo that is not a letter or a digit still leaves one that long.
+_SECRET_LIKE_RUN_RE = re.compile(r"[0-9A-Za-z]{17,}")
+# ``<namespace>_<lookup>_...``: the start of a key, even a mistyped one.
+_KEY_START_RE = re.compile(r"(?:\A|[^0-9A-Za-z])[0-9A-Za-z]+_(?P<lookup>[0-9A-Za-z]{12})_")
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every run of 17 or more letters and digits hidden.
+
+    Every message of the commands that quotes operator input goes through this, so a key
+    pasted where something else belongs (quoted, after ``Api-Key``, mistyped, cut short) is
+    never echoed into a terminal or a CI log. A key's public prefix stays readable.
+    """
+    return _SECRET_LIKE_RUN_RE.sub(lambda run: f"[{len(run[0])} characters hidden]", text)
+
+
+class KeyCommand(AsyncCommand):
+    """The base of the key commands: a ``--model`` option, the whole command in one
+    transaction on the key model's database, and argument errors that never echo a key."""
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_model_argument(parser)
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        report_error = parser.error
+
+        def report_redacted_error(message: str) -> NoReturn:
+            report_error(redact(message))
+            raise AssertionError("unreachable: CommandParser.error() raises or exits")
+
+        # argparse quotes unexpected arguments back ("unrecognized arguments: ..."), such as
+        # the key of ``rotateapikey Api-Key <key>``; the parser offers no other hook.
+        parser.error = report_redacted_error  # type: ignore[method-assign]
+        return parser
+
+    def transaction_database(self, options: dict[str, Any]) -> str | None:
+        return router.db_for_write(resolve_key_model(options["model"]))
 
 
 @dataclass(frozen=True)
@@ -99,7 +142,7 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION_RE.match(text)
     if match is None or int(match["amount"]) == 0:
         raise CommandError(
-            f"Invalid duration {text!r}: use a positive number of days, hours or minutes, "
+            f"Invalid duration {_quoted(text)}: use a positive number of days, hours or minutes, "
             "such as 30d, 12h or 90m."
         )
     return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
@@ -112,7 +155,7 @@ def parse_grace_period(text: str) -> timedelta:
     match = _DURATION_RE.match(text)
     if match is None:
         raise CommandError(
-            f"Invalid grace period {text!r}: use 0 or a number of days, hours or minutes, "
+            f"Invalid grace period {_quoted(text)}: use 0 or a number of days, hours or minutes, "
             "such as 24h, 30m or 7d."
         )
     return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
@@ -124,7 +167,7 @@ def parse_expiry_date(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise CommandError(
-            f"Invalid expiry date {text!r}: use ISO 8601, such as 2030-01-31 or "
+            f"Invalid expiry date {_quoted(text)}: use ISO 8601, such as 2030-01-31 or "
             "2030-01-31T18:00:00+00:00."
         ) from None
     if timezone.is_naive(value):
@@ -150,7 +193,7 @@ def resolve_key_model(model: type[AbstractAPIKey] | str | None = None) -> type[A
     try:
         resolved = apps.get_model(label)
     except (LookupError, ValueError):
-        raise CommandError(f"Unknown model {label!r}: use app_label.ModelName.") from None
+        raise CommandError(f"Unknown model {_quoted(label)}: use app_label.ModelName.") from None
     if not issubclass(resolved, AbstractAPIKey):
         raise CommandError(f"{label} is not an API key model (a subclass of AbstractAPIKey).")
     return resolved
@@ -209,20 +252,20 @@ async def create_key(
     try:
         fields["scopes"] = validate_scopes(list(scopes))
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(redact(str(exc))) from None
     try:
         fields["rate_limit"] = validate_rate(rate_limit)
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(redact(str(exc))) from None
     try:
         fields["allowed_networks"] = validate_networks(list(allowed_networks))
     except ValueError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(redact(str(exc))) from None
     fields.update(await _owner_fields(key_model, owner, owner_field))
     try:
         api_key, raw_key = await key_model._default_manager.acreate_key(**fields)
     except IntegrityError as exc:
-        raise CommandError(f"Could not create the key: {exc}") from None
+        raise CommandError(redact(f"Could not create the key: {exc}")) from None
     return CreatedKey(api_key=api_key, raw_key=raw_key)
 
 
@@ -252,7 +295,7 @@ async def revoke_keys(
     unknown = [prefix for prefix in wanted if prefix not in found]
     if unknown:
         raise CommandError(
-            f"No {key_model._meta.label} with prefix: {', '.join(map(_safe_prefix, unknown))}."
+            f"No {key_model._meta.label} with prefix: {', '.join(map(_quoted_prefix, unknown))}."
         )
     revoked: list[RevokedKey] = []
     for prefix in wanted:
@@ -263,15 +306,24 @@ async def revoke_keys(
     return revoked
 
 
-def _safe_prefix(text: str) -> str:
-    """Quote a would-be prefix back to the operator, unless it is a whole key.
+def _quoted(text: str) -> str:
+    """Quote operator input back in a message, redacted."""
+    return repr(redact(text))
+
+
+def _quoted_prefix(text: str) -> str:
+    """Quote a would-be prefix back to the operator; a key, even mistyped, shows its prefix.
 
     A key pasted where its prefix belongs must not be echoed into a terminal or a CI log.
     """
     parsed = parse_key(text.strip())
     if parsed is not None:
         return f"(a whole API key, not its prefix: pass {parsed.lookup})"
-    return text
+    key_start = _KEY_START_RE.search(text)
+    if key_start is not None:
+        return f"{_quoted(text)} (an API key, not its prefix: pass {key_start['lookup']})"
+    shown = redact(text)
+    return shown if shown == text and text.isalnum() else repr(shown)
 
 
 async def rotate_key(
@@ -292,11 +344,11 @@ async def rotate_key(
     manager = key_model._default_manager
     api_key = await manager.filter(prefix=prefix.strip()).afirst()
     if api_key is None:
-        raise CommandError(f"No {key_model._meta.label} with prefix: {_safe_prefix(prefix)}.")
+        raise CommandError(f"No {key_model._meta.label} with prefix: {_quoted_prefix(prefix)}.")
     try:
         successor, raw_key = await manager.arotate_key(api_key, grace_period)
     except KeyNotRotatable as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(redact(str(exc))) from None
     return RotatedKey(old_key=api_key, api_key=successor, raw_key=raw_key)
 
 
@@ -347,7 +399,7 @@ def _owner_relation(
         try:
             relation = key_model._meta.get_field(owner_field)
         except FieldDoesNotExist:
-            raise CommandError(f"{label} has no field {owner_field!r}.") from None
+            raise CommandError(f"{label} has no field {_quoted(owner_field)}.") from None
         if relation not in _foreign_keys(key_model):
             raise CommandError(f"{label}.{owner_field} is not a foreign key.")
         return relation
@@ -381,5 +433,5 @@ async def _owner_fields(
         value = target.to_python(owner)
         owner_object = await related_model._default_manager.aget(**{target.name: value})
     except (ValidationError, ValueError, ObjectDoesNotExist):
-        raise CommandError(f"No {related_name} with {target.name} {owner!r}.") from None
+        raise CommandError(f"No {related_name} with {target.name} {_quoted(str(owner))}.") from None
     return {relation.name: owner_object}

@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from async_api_key.commands import (
-    add_model_argument,
+    KeyCommand,
     create_key,
     key_metadata,
     parse_duration,
@@ -22,7 +21,7 @@ from async_api_key.commands import (
 )
 
 
-class Command(BaseCommand):
+class Command(KeyCommand):
     # As with ``changepassword``: scripts read this command's output, so the project's
     # system-check report (run it with ``manage.py check``) is not mixed into it.
     requires_system_checks = ()
@@ -60,7 +59,7 @@ class Command(BaseCommand):
                 "10.0.0.0/8,2001:db8::/32 (default: any address)."
             ),
         )
-        add_model_argument(parser)
+        super().add_arguments(parser)
         parser.add_argument(
             "--owner", metavar="PK", help="Primary key of the owner of a custom key model."
         )
@@ -71,12 +70,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    async def ahandle(self, *args: Any, **options: Any) -> None:
         expires_in = options["expires_in"]
         expiry_date = options["expiry_date"]
-        # async_to_sync (not asyncio.run) runs the ORM calls on this thread, so the
-        # command sees the caller's connection and transaction.
-        created = async_to_sync(create_key)(
+        created = await create_key(
             name=options["name"],
             model=options["model"],
             expires_in=None if expires_in is None else parse_duration(expires_in),

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
-from async_api_key.commands import add_model_argument, key_metadata, list_keys
+from async_api_key.commands import KeyCommand, key_metadata, list_keys
 
 _COLUMNS = (
     ("prefix", "PREFIX"),
@@ -24,7 +23,7 @@ _COLUMNS = (
 )
 
 
-class Command(BaseCommand):
+class Command(KeyCommand):
     # As with ``changepassword``: scripts read this command's output, so the project's
     # system-check report (run it with ``manage.py check``) is not mixed into it.
     requires_system_checks = ()
@@ -33,10 +32,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print a JSON array.")
         parser.add_argument("--all", action="store_true", help="Include revoked and expired keys.")
-        add_model_argument(parser)
+        super().add_arguments(parser)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        api_keys = async_to_sync(list_keys)(model=options["model"], include_inactive=options["all"])
+    async def ahandle(self, *args: Any, **options: Any) -> None:
+        api_keys = await list_keys(model=options["model"], include_inactive=options["all"])
         rows = [key_metadata(api_key) for api_key in api_keys]
         if options["json"]:
             self.stdout.write(json.dumps(rows))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
-from async_api_key.commands import add_model_argument, revoke_keys
+from async_api_key.commands import KeyCommand, revoke_keys
 
 
-class Command(BaseCommand):
+class Command(KeyCommand):
     # As with ``changepassword``: scripts read this command's output, so the project's
     # system-check report (run it with ``manage.py check``) is not mixed into it.
     requires_system_checks = ()
@@ -21,10 +20,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("prefixes", nargs="+", metavar="PREFIX", help="A key's prefix.")
-        add_model_argument(parser)
+        super().add_arguments(parser)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        results = async_to_sync(revoke_keys)(options["prefixes"], model=options["model"])
+    async def ahandle(self, *args: Any, **options: Any) -> None:
+        results = await revoke_keys(options["prefixes"], model=options["model"])
         for result in results:
             if result.newly_revoked:
                 self.stdout.write(f"Revoked {result.api_key}.")

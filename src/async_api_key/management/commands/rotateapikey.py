@@ -8,18 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from async_api_key.commands import (
-    add_model_argument,
+    KeyCommand,
     key_metadata,
     parse_grace_period,
     rotate_key,
 )
 
 
-class Command(BaseCommand):
+class Command(KeyCommand):
     # As with ``changepassword``: scripts read this command's output, so the project's
     # system-check report (run it with ``manage.py check``) is not mixed into it.
     requires_system_checks = ()
@@ -40,14 +39,12 @@ class Command(BaseCommand):
                 "duration such as 24h, 30m or 7d. Never beyond the old key's own expiry."
             ),
         )
-        add_model_argument(parser)
+        super().add_arguments(parser)
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    async def ahandle(self, *args: Any, **options: Any) -> None:
         grace_period = parse_grace_period(options["grace"])
-        # async_to_sync (not asyncio.run) runs the ORM calls on this thread, so the
-        # command sees the caller's connection and transaction.
-        rotated = async_to_sync(rotate_key)(
+        rotated = await rotate_key(
             options["prefix"], grace_period=grace_period, model=options["model"]
         )
         if options["json"]:
