@@ -20,9 +20,9 @@ from django.utils import timezone
 from async_api_key import admin as admin_module
 from async_api_key import models
 from async_api_key.keys import GeneratedKey, generate_key
-from async_api_key.models import APIKey
+from async_api_key.models import AbstractAPIKey, APIKey
 from async_api_key.signals import api_key_created
-from tests.admin_custom_app.models import BuildAPIKey, Project
+from tests.admin_custom_app.models import BuildAPIKey, LegacyAPIKey, Project
 from tests.conftest import QueryLog
 from tests.testapp.models import Organization, OrganizationAPIKey
 
@@ -33,7 +33,7 @@ ADD = reverse("admin:async_api_key_apikey_add")
 _KEY_FIELD_RE = re.compile(r'id="api-key-value"[^>]*\svalue="([^"]+)"')
 
 
-def change_url(api_key: APIKey | OrganizationAPIKey) -> str:
+def change_url(api_key: AbstractAPIKey) -> str:
     opts = api_key._meta
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[api_key.pk])
 
@@ -880,3 +880,19 @@ def test_admin_creates_a_key_for_a_manager_whose_create_key_takes_other_argument
     assert response.status_code == 200
     api_key = BuildAPIKey.objects.get_from_key(key_on_page(response.content))
     assert (api_key.name, api_key.project, api_key.expiry_date) == ("deploy", docs, None)
+
+
+def test_admin_creates_and_shows_a_key_whose_primary_key_assign_key_gives(
+    admin_client: Client,
+) -> None:
+    response = admin_client.post(
+        reverse("admin:admin_custom_app_legacyapikey_add"), add_form(name="legacy"), follow=True
+    )
+
+    api_key = LegacyAPIKey.objects.get_from_key(key_on_page(response.content))
+    assert api_key.pk == f"{api_key.prefix}.{api_key.hashed_key}"
+    assert (
+        "This key has already been shown"
+        in admin_client.get(response.request["PATH_INFO"]).content.decode()
+    )
+    assert admin_client.get(change_url(api_key)).status_code == 200

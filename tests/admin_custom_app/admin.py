@@ -6,9 +6,12 @@ from django.contrib import admin
 
 from async_api_key.admin import APIKeyModelAdmin
 
-from .models import BuildAPIKey
+from .models import BuildAPIKey, LegacyAPIKey
 
 
 @admin.register(BuildAPIKey)
 class BuildAPIKeyAdmin(APIKeyModelAdmin):
     list_display = (*APIKeyModelAdmin.list_display, "project")
+
+
+admin.site.register(LegacyAPIKey, APIKeyModelAdmin)

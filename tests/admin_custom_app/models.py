@@ -1,6 +1,6 @@
-"""A custom key model whose manager narrows ``create_key``, as documentation-hosting
-projects write one: keys are made for a project, with a name and expiry of the manager's
-choosing."""
+"""Custom key models the admin must serve: one whose manager narrows ``create_key``, as
+documentation-hosting projects write it (keys are made for a project, with a name and expiry
+of the manager's choosing), and one with djangorestframework-api-key's string primary key."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-from async_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+from async_api_key.models import AbstractAPIKey, AbstractStringIdAPIKey, BaseAPIKeyManager
 
 
 class Project(models.Model):
@@ -35,4 +35,11 @@ class BuildAPIKey(AbstractAPIKey):
     objects: ClassVar[BuildAPIKeyManager] = BuildAPIKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
+        abstract = False
+
+
+class LegacyAPIKey(AbstractStringIdAPIKey):
+    """Its primary key, ``"<prefix>.<hashed key>"``, is given by ``assign_key``."""
+
+    class Meta(AbstractStringIdAPIKey.Meta):
         abstract = False
