@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from async_api_key.checks import check_rate_limit_cache
+from async_api_key.checks import check_rate_limit_cache, check_rate_limit_cache_is_shared
 from async_api_key.ratelimit import (
     Rate,
     RateLimiter,
@@ -106,7 +106,7 @@ def test_check_reports_per_process_and_non_atomic_caches() -> None:
     with override_settings(
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     ):
-        assert [m.id for m in check_rate_limit_cache()] == ["async_api_key.I001"]
+        assert [m.id for m in check_rate_limit_cache_is_shared()] == ["async_api_key.I001"]
     with override_settings(
         CACHES={"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     ):

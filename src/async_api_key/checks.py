@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import InvalidCacheBackendError, caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import CheckMessage, Error, Info, Warning, register
 from django.utils.module_loading import import_string
@@ -18,6 +19,7 @@ from .reporting import APIKeyExceptionReporterFilter, key_meta_names
 __all__ = [
     "check_error_reports_mask_key_headers",
     "check_rate_limit_cache",
+    "check_rate_limit_cache_is_shared",
     "check_settings",
 ]
 
@@ -95,12 +97,16 @@ _NON_ATOMIC_BACKENDS = (
 )
 
 
+def _rate_limit_cache() -> tuple[str, BaseCache]:
+    alias = api_key_settings.rate_limit_cache_alias
+    return alias, caches[alias]
+
+
 @register()
 def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Say when the rate-limit cache cannot count atomically or counts per process."""
+    """Say when the rate-limit cache cannot be used or cannot count atomically."""
     try:
-        alias = api_key_settings.rate_limit_cache_alias
-        cache = caches[alias]
+        alias, cache = _rate_limit_cache()
     except (ValueError, InvalidCacheBackendError) as exc:
         return [Error(f"Rate limit cache: {exc}", id="async_api_key.E005")]
     backend = f"{type(cache).__module__}.{type(cache).__qualname__}"
@@ -113,13 +119,26 @@ def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[Check
                 id="async_api_key.W002",
             )
         ]
-    if isinstance(cache, LocMemCache):
-        return [
-            Info(
-                f"The rate limit cache {alias!r} is local memory: each process counts its own "
-                "requests, so N processes allow N times a key's rate.",
-                hint="Use a Redis or Memcached cache when running several processes.",
-                id="async_api_key.I001",
-            )
-        ]
     return []
+
+
+# A deployment check (``manage.py check --deploy``): a local-memory cache is right for one
+# process, such as runserver, the tests or a management command, so saying it on every
+# ``migrate``, ``check`` or command would be noise.
+@register(deploy=True)
+def check_rate_limit_cache_is_shared(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Say, when checking a deployment, that a local-memory cache counts per process."""
+    try:
+        alias, cache = _rate_limit_cache()
+    except (ValueError, InvalidCacheBackendError):
+        return []  # reported by check_rate_limit_cache
+    if not isinstance(cache, LocMemCache):
+        return []
+    return [
+        Info(
+            f"The rate limit cache {alias!r} is local memory: each process counts its own "
+            "requests, so N processes allow N times a key's rate.",
+            hint="Use a Redis or Memcached cache when running several processes.",
+            id="async_api_key.I001",
+        )
+    ]
