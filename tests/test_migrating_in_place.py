@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 from django.apps import apps as current_apps
 from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import AddField, AlterField
 from django.db.migrations.state import ProjectState
-from django.test import Client
+from django.test import Client, modify_settings
 from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator
 
@@ -191,6 +192,24 @@ def test_the_project_keeps_making_and_managing_keys_after_the_migration(
     assert [status for status, _ in _answers(new_raw)] == [403, 401]
     project.delete()  # cascades to the keys, and refuses them
     assert [status for status, _ in _answers(raw)] == [403, 401]
+
+
+def test_the_old_app_leaves_without_a_trace(upstream_state: Any) -> None:
+    """The guide's last step: djangorestframework-api-key's own (empty) table goes, then
+    its app; the project's migrations never depended on it."""
+    project = upstream_state.get_model(APP, "Project").objects.create(slug="docs")
+    live = _upstream_key(upstream_state, project, "live")
+    _migrate(_latest())
+    try:
+        call_command("migrate", "rest_framework_api_key", "zero", verbosity=0)
+        with modify_settings(INSTALLED_APPS={"remove": ["rest_framework_api_key"]}):
+            call_command("check", fail_level="WARNING")
+            executor = MigrationExecutor(connection)
+            # Nothing left to migrate, and nothing depends on the removed app.
+            assert not executor.migration_plan(executor.loader.graph.leaf_nodes())
+            assert _answers(live.raw)[1] == (200, {"project": "docs"})
+    finally:
+        call_command("migrate", "rest_framework_api_key", verbosity=0)
 
 
 async def test_a_create_key_override_keeps_its_async_twin() -> None:

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from async_api_key.drf import BaseHasAPIKey
+from async_api_key.drf import BaseHasAPIKey, HasAPIKey
 from async_api_key.ninja import APIKeyAuth, register_error_handler
 
 from .models import Project, ProjectAPIKey
@@ -37,6 +37,15 @@ class ProjectView(APIView):
         return Response({"project": request.project.slug})  # type: ignore[attr-defined]
 
 
+class DefaultModelView(APIView):
+    """A view of a project that used djangorestframework-api-key's own ``APIKey``."""
+
+    permission_classes = [HasAPIKey]
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
 api = NinjaAPI(urls_namespace="upstream_project")
 register_error_handler(api)
 
@@ -49,7 +58,13 @@ async def project(request: HttpRequest) -> dict[str, str]:
     return {"project": owner.slug}
 
 
+@api.get("/default", auth=APIKeyAuth())
+async def default_model(request: HttpRequest) -> dict[str, bool]:
+    return {"ok": True}
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("drf/project", ProjectView.as_view()),
+    path("drf/default", DefaultModelView.as_view()),
     path("ninja/", api.urls),
 ]
