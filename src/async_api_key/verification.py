@@ -283,9 +283,12 @@ class Verifier(Generic[_KeyT]):
         try:
             return self._check_stored_unguarded(parsed)
         except DatabaseError as exc:
+            # The driver's message names the cause (a lock, a refused connection...); the
+            # queries carry only the lookup id, so it holds no key.
             logger.error(
-                "API key verification failed: the key store is unavailable (%s); prefix=%s",
+                "API key verification failed: the key store is unavailable (%s: %s); prefix=%s",
                 type(exc).__name__,
+                exc,
                 parsed.lookup,
             )
             return VerificationOutcome(Reason.UNAVAILABLE, prefix=parsed.lookup, error=exc)
