@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("authenticated/", drf_views.AuthenticatedView.as_view()),
     path("session-first/", drf_views.SessionFirstView.as_view()),
     path("bearer/", drf_views.BearerView.as_view()),
+    path("partner-reports/", drf_views.PartnerReportView.as_view()),
     path("key-or-user/", drf_views.KeyOrUserView.as_view()),
     path("key-with-scope/", drf_views.KeyWithScopeView.as_view()),
     path("without-key/", drf_views.WithoutKeyView.as_view()),

@@ -74,6 +74,27 @@ class BearerView(APIView):
         return Response(_describe(request))
 
 
+PARTNER_KEY_PARSER = KeyParser(header="X-Partner-Key")
+
+
+class PartnerAuthentication(APIKeyAuthentication):
+    """Keys in another header: another OpenAPI scheme."""
+
+    key_parser = PARTNER_KEY_PARSER
+
+
+class PartnerHasScopes(HasScopes):
+    key_parser = PARTNER_KEY_PARSER
+
+
+class PartnerReportView(APIView):
+    authentication_classes = (PartnerAuthentication,)
+    permission_classes = (PartnerHasScopes.require("reports:read"),)
+
+    def get(self, request: Request) -> Response:
+        return Response(_describe(request))
+
+
 class KeyOrUserView(APIView):
     authentication_classes = (APIKeyAuthentication, SessionAuthentication)
     permission_classes = (HasAPIKey | IsAuthenticated,)

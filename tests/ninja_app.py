@@ -1,7 +1,7 @@
 """Ninja APIs for the adapter's tests: async and sync twins of every kind of protected endpoint.
 
-``api`` registers the structured-refusal handler; ``bare_api`` does not, to show what a
-project gets with no setup at all.
+``api`` registers the structured-refusal handler and documents scopes in its schema;
+``bare_api`` does neither, to show what a project gets with no setup at all.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI, Router
 from ninja.security import django_auth
 
-from async_api_key.ninja import APIKeyAuth, register_error_handler
+from async_api_key.ninja import APIKeyAuth, document_scopes, register_error_handler
 from tests.testapp.models import Organization, OrganizationAPIKey
 
 ORDERS_READ = APIKeyAuth(scopes=["orders:read"])
@@ -22,6 +22,7 @@ PARTNER_HEADER = APIKeyAuth(header="X-Partner-Key")
 
 api = NinjaAPI(title="async-api-key tests", urls_namespace="async_api_key_ninja", auth=APIKeyAuth())
 register_error_handler(api)
+document_scopes(api)
 
 
 def describe(request: HttpRequest) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from async_api_key.drf import HasScopes, KeyParser
 from async_api_key.models import APIKey
 from tests.conftest import QueryLog
-from tests.drf_views import AuthenticatedView
+from tests.drf_views import AuthenticatedView, BearerKeyParser
 from tests.key_factories import (
     MALFORMED_KEY,
     expired_key,
@@ -181,6 +181,41 @@ def test_key_parser_keyword_defaults_to_api_key_and_follows_the_settings() -> No
     with override_settings(ASYNC_API_KEY={"KEYWORD": "Token"}):
         assert KeyParser().keyword == "Token"
         assert _client(valid_key(), keyword="Token").get("/authenticated/").status_code == 200
+
+
+def test_key_parser_takes_a_keyword_and_a_header_like_ninjas_auth() -> None:
+    raw = valid_key()
+    assert (
+        KeyParser(header="X-Partner-Key").get(APIRequestFactory().get("/", HTTP_X_PARTNER_KEY=raw))
+        == raw
+    )
+    assert KeyParser(header="").get(APIRequestFactory().get("/", HTTP_X_API_KEY=raw)) is None
+    bearer = KeyParser(keyword="Bearer")
+    assert bearer.keyword == "Bearer"
+    assert bearer.get(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {raw}")) == raw
+
+
+@override_settings(API_KEY_CUSTOM_HEADER="HTTP_X_CUSTOM")
+def test_key_parser_given_a_header_sets_the_upstream_custom_header_aside() -> None:
+    raw = valid_key()
+    request = APIRequestFactory().get("/", HTTP_X_PARTNER_KEY=raw, HTTP_X_CUSTOM="other")
+    assert KeyParser(header="X-Partner-Key").get(request) == raw
+    assert KeyParser().get(request) == "other"
+
+
+def test_a_view_reads_keys_from_its_parsers_header() -> None:
+    _, raw = APIKey.objects.create_key(name="partner", scopes=["reports:read"])
+    partner = APIClient()
+    partner.credentials(HTTP_X_PARTNER_KEY=raw)
+    assert partner.get("/partner-reports/").status_code == 200
+    default = APIClient()
+    default.credentials(HTTP_X_API_KEY=raw)
+    assert default.get("/partner-reports/").status_code == 401
+
+
+def test_a_keyword_set_on_a_subclass_is_the_parsers_own() -> None:
+    assert BearerKeyParser().key_source.keyword == "Bearer"
+    assert KeyParser().key_source.keyword is None  # follows the settings
 
 
 def test_key_parser_reads_the_key_like_the_upstream_one() -> None:

@@ -20,21 +20,20 @@ PATTERNS = [
     path("authenticated/", drf_views.AuthenticatedView.as_view()),
     path("bearer/", drf_views.BearerView.as_view()),
     path("orders/", drf_views.OrderListView.as_view()),
+    path("invoices/", drf_views.InvoiceView.as_view()),
     path("key-with-scope/", drf_views.KeyWithScopeView.as_view()),
     path("key-or-user/", drf_views.KeyOrUserView.as_view()),
+    path("partner-reports/", drf_views.PartnerReportView.as_view()),
+    path("organization/", drf_views.OrganizationView.as_view()),
 ]
 
-AUTHORIZATION_SCHEME = {
-    "type": "apiKey",
-    "in": "header",
-    "name": "Authorization",
-    "description": 'API key sent as "Authorization: Api-Key <key>".',
-}
-HEADER_SCHEME = {
+API_KEY_SCHEME = {
     "type": "apiKey",
     "in": "header",
     "name": "X-API-Key",
-    "description": 'API key sent as "X-API-Key: <key>".',
+    "description": (
+        "Send the key in the `X-API-Key` header. `Authorization: Api-Key <key>` is accepted too."
+    ),
 }
 
 
@@ -50,47 +49,81 @@ def _schema(oas_version: str = "3.0.3") -> dict[str, Any]:
     return schema
 
 
-def test_scheme_describes_both_ways_of_sending_a_key() -> None:
-    schemes = _schema()["components"]["securitySchemes"]
-    assert schemes["APIKeyAuthentication"] == AUTHORIZATION_SCHEME
-    assert schemes["APIKeyAuthenticationHeader"] == HEADER_SCHEME
+def _security(schema: dict[str, Any], url: str) -> list[dict[str, list[str]]]:
+    security: list[dict[str, list[str]]] = schema["paths"][url]["get"]["security"]
+    return security
 
 
-def test_operation_accepts_either_way() -> None:
-    operation = _schema()["paths"]["/authenticated/"]["get"]
-    assert operation["security"] == [
-        {"APIKeyAuthentication": []},
-        {"APIKeyAuthenticationHeader": []},
-    ]
-
-
-def test_subclass_with_another_keyword_gets_its_own_scheme() -> None:
+def test_one_scheme_describes_both_ways_of_sending_a_key() -> None:
     schema = _schema()
-    bearer = schema["components"]["securitySchemes"]["BearerAuthentication"]
-    assert bearer["description"] == 'API key sent as "Authorization: Bearer <key>".'
-    assert {"BearerAuthentication": []} in schema["paths"]["/bearer/"]["get"]["security"]
+    assert schema["components"]["securitySchemes"]["APIKeyAuthentication"] == API_KEY_SCHEME
+    assert _security(schema, "/authenticated/") == [{"APIKeyAuthentication": []}]
+
+
+def test_the_scheme_is_the_one_ninja_documents() -> None:
+    from async_api_key.ninja import APIKeyAuth
+
+    assert APIKeyAuth().openapi_security_schema == API_KEY_SCHEME
+
+
+def test_a_parser_with_another_keyword_gets_its_own_scheme() -> None:
+    schema = _schema()
+    bearer = schema["components"]["securitySchemes"]["APIKeyAuthentication_keyword.Bearer"]
+    assert "`Authorization: Bearer <key>`" in bearer["description"]
+    assert _security(schema, "/bearer/") == [{"APIKeyAuthentication_keyword.Bearer": []}]
 
 
 def test_other_authenticators_of_the_view_stay_alternatives() -> None:
-    security = _schema()["paths"]["/key-or-user/"]["get"]["security"]
+    security = _security(_schema(), "/key-or-user/")
     assert {"APIKeyAuthentication": []} in security
     assert {"cookieAuth": []} in security
 
 
 @override_settings(API_KEY_CUSTOM_HEADER="HTTP_X_CUSTOM_KEY")
-def test_custom_header_setting_is_the_only_scheme() -> None:
-    schemes = _schema()["components"]["securitySchemes"]
-    assert schemes["APIKeyAuthentication"]["name"] == "X-Custom-Key"
-    assert "APIKeyAuthenticationHeader" not in schemes
+def test_custom_header_setting_is_the_only_header_documented() -> None:
+    scheme = _schema()["components"]["securitySchemes"]["APIKeyAuthentication"]
+    assert scheme["name"] == "X-Custom-Key"
+    assert scheme["description"] == "Send the key in the `X-Custom-Key` header."
 
 
 def test_openapi_3_0_schema_is_valid_and_lists_no_scopes() -> None:
     schema = _schema()
     validate_schema(schema)  # type: ignore[no-untyped-call]
-    assert schema["paths"]["/orders/"]["get"]["security"][0] == {"APIKeyAuthentication": []}
+    assert _security(schema, "/orders/") == [{"APIKeyAuthentication": []}]
 
 
 @pytest.mark.parametrize("url", ["/orders/", "/key-with-scope/"])
 def test_openapi_3_1_requirement_lists_the_required_scopes(url: str) -> None:
-    security = _schema("3.1.0")["paths"][url]["get"]["security"]
-    assert security[0] == {"APIKeyAuthentication": ["orders:read"]}
+    assert _security(_schema("3.1.0"), url) == [{"APIKeyAuthentication": ["orders:read"]}]
+
+
+def test_operations_with_different_scopes_and_one_header_setup_share_one_scheme() -> None:
+    schema = _schema("3.1.0")
+    assert _security(schema, "/orders/") == [{"APIKeyAuthentication": ["orders:read"]}]
+    assert _security(schema, "/invoices/") == [
+        {"APIKeyAuthentication": ["billing:invoices:read", "billing:invoices:write"]}
+    ]
+    names = [scheme["name"] for scheme in schema["components"]["securitySchemes"].values()]
+    assert names.count("X-API-Key") == 3  # default, Bearer keyword, organization keys
+
+
+def test_two_header_setups_get_two_schemes() -> None:
+    schemes = _schema("3.1.0")["components"]["securitySchemes"]
+    assert schemes["APIKeyAuthentication"]["name"] == "X-API-Key"
+    assert schemes["APIKeyAuthentication_header.X-Partner-Key"]["name"] == "X-Partner-Key"
+    security = _security(_schema("3.1.0"), "/partner-reports/")
+    assert security == [{"APIKeyAuthentication_header.X-Partner-Key": ["reports:read"]}]
+
+
+def test_another_key_model_gets_its_own_scheme() -> None:
+    schema = _schema()
+    name = "APIKeyAuthentication_testapp.OrganizationAPIKey"
+    assert (
+        "`testapp.OrganizationAPIKey`"
+        in schema["components"]["securitySchemes"][name]["description"]
+    )
+    assert _security(schema, "/organization/") == [{name: []}]
+
+
+def test_openapi_3_1_schema_is_valid() -> None:
+    validate_schema(_schema("3.1.0"))  # type: ignore[no-untyped-call]

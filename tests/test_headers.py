@@ -1,11 +1,11 @@
-"""Reading the key from a request: the one parser both adapters share."""
+"""Where a key comes from: the one key source both adapters, error reports and schemas share."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import override_settings
 
-from async_api_key.headers import header_meta_name, key_from_request_meta
+from async_api_key.headers import KeySource, header_meta_name, key_from_request_meta
 
 KEY = "ak_abcdefghijkl_" + "x" * 38
 
@@ -57,3 +57,71 @@ def test_upstream_custom_header_setting_is_the_only_place_read() -> None:
 
 def test_header_meta_name() -> None:
     assert header_meta_name("X-API-Key") == "HTTP_X_API_KEY"
+
+
+def test_a_key_source_reads_the_way_key_from_request_meta_does() -> None:
+    meta = {"HTTP_AUTHORIZATION": f"Token {KEY}", "HTTP_X_SVC": "other"}
+    assert KeySource(keyword="Token").get_key(meta) == KEY
+    assert KeySource(header="X-Svc").get_key(meta) == "other"
+    assert KeySource(header="").get_key({"HTTP_X_API_KEY": KEY}) is None
+
+
+@override_settings(API_KEY_CUSTOM_HEADER="HTTP_X_CUSTOM")
+def test_a_source_given_its_own_header_sets_the_upstream_custom_header_aside() -> None:
+    source = KeySource(header="X-Svc")
+    assert source.get_key({"HTTP_X_SVC": KEY, "HTTP_X_CUSTOM": "custom"}) == KEY
+    assert source.meta_names() == ["HTTP_AUTHORIZATION", "HTTP_X_SVC"]
+    assert KeySource().meta_names() == ["HTTP_X_CUSTOM"]
+
+
+def test_a_source_names_the_meta_entries_it_reads() -> None:
+    assert KeySource().meta_names() == ["HTTP_AUTHORIZATION", "HTTP_X_API_KEY"]
+    assert KeySource(header="").meta_names() == ["HTTP_AUTHORIZATION"]
+    with override_settings(ASYNC_API_KEY={"HEADER": "X-Partner-Credential"}):
+        assert KeySource().meta_names() == ["HTTP_AUTHORIZATION", "HTTP_X_PARTNER_CREDENTIAL"]
+
+
+def test_the_openapi_scheme_names_the_header_where_the_bare_key_goes() -> None:
+    assert KeySource().openapi_scheme() == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": (
+            "Send the key in the `X-API-Key` header. "
+            "`Authorization: Api-Key <key>` is accepted too."
+        ),
+    }
+    assert KeySource(keyword="Token", header="").openapi_scheme()["description"] == (
+        "Send `Authorization: Token <key>` (in Swagger, enter `Token <key>`)."
+    )
+    assert (
+        KeySource()
+        .openapi_scheme("shop.PartnerKey")["description"]
+        .endswith(" Keys of `shop.PartnerKey`.")
+    )
+
+
+@pytest.mark.parametrize(
+    ("meta_name", "header"),
+    [("HTTP_X_LEGACY_KEY", "X-Legacy-Key"), ("HTTP_X_2FA_TOKEN", "X-2fa-Token")],
+)
+def test_the_openapi_scheme_names_the_upstream_custom_header(meta_name: str, header: str) -> None:
+    with override_settings(API_KEY_CUSTOM_HEADER=meta_name):
+        assert KeySource().openapi_scheme() == {
+            "type": "apiKey",
+            "in": "header",
+            "name": header,
+            "description": f"Send the key in the `{header}` header.",
+        }
+
+
+def test_equal_sources_share_a_scheme_name_and_others_are_told_apart() -> None:
+    assert KeySource().scheme_name("APIKeyAuth") == "APIKeyAuth"
+    assert KeySource().scheme_name("APIKeyAuth") == KeySource().scheme_name("APIKeyAuth")
+    assert (
+        KeySource(header="X-Partner-Key", keyword="Bearer").scheme_name(
+            "APIKeyAuth", "shop.PartnerKey"
+        )
+        == "APIKeyAuth_shop.PartnerKey_header.X-Partner-Key_keyword.Bearer"
+    )
+    assert KeySource(header="").scheme_name("APIKeyAuth") == "APIKeyAuth_header.none"

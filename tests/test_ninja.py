@@ -13,13 +13,14 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
+from django.http import HttpRequest
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from ninja import NinjaAPI
 from ninja.testing import TestAsyncClient, TestClient
 from ninja.testing.client import NinjaResponse
 
 from async_api_key.models import AbstractAPIKey, APIKey
-from async_api_key.ninja import APIKeyAuth, APIKeyRefused
+from async_api_key.ninja import APIKeyAuth, APIKeyRefused, document_scopes
 from async_api_key.verification import Reason
 from tests.conftest import HopCounter
 from tests.key_factories import (
@@ -533,30 +534,33 @@ def test_openapi_documents_an_api_key_header_scheme(schema: dict[str, Any]) -> N
     assert "security" not in schema["paths"]["/api/open"]["get"]
 
 
-def test_openapi_shows_required_scopes_on_the_operation(schema: dict[str, Any]) -> None:
-    assert _security(schema, "/api/async/orders") == [{"APIKeyAuth_orders.read": []}]
-    scheme = schema["components"]["securitySchemes"]["APIKeyAuth_orders.read"]
-    assert scheme == {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-API-Key",
-        "description": (
-            "Send the key in the `X-API-Key` header. "
-            "`Authorization: Api-Key <key>` is accepted too. "
-            "Requires the scope(s): `orders:read`."
-        ),
-        "x-required-scopes": ["orders:read"],
-    }
+def test_openapi_lists_required_scopes_in_the_operations_requirement(
+    schema: dict[str, Any],
+) -> None:
+    assert _security(schema, "/api/async/orders") == [{"APIKeyAuth": ["orders:read"]}]
+    assert _security(schema, "/api/organization/sync/orders") == [
+        {"APIKeyAuth_testapp.OrganizationAPIKey": ["orders:read"]}
+    ]
 
 
-def test_openapi_keeps_differently_configured_instances_apart(schema: dict[str, Any]) -> None:
+def test_openapi_says_the_required_scopes_in_the_operations_description(
+    schema: dict[str, Any],
+) -> None:
+    operation = schema["paths"]["/api/async/orders"]["get"]
+    assert (
+        operation["description"] == "List orders.\n\nRequires the API key scope(s): `orders:read`."
+    )
+    sync_operation = schema["paths"]["/api/sync/orders"]["get"]
+    assert sync_operation["description"] == "Requires the API key scope(s): `orders:read`."
+    assert "description" not in schema["paths"]["/api/async/whoami"]["get"]
+
+
+def test_openapi_has_one_scheme_per_key_source_and_model(schema: dict[str, Any]) -> None:
     schemes = schema["components"]["securitySchemes"]
     assert set(schemes) == {
         "APIKeyAuth",
-        "APIKeyAuth_orders.read",
         "APIKeyAuth_header.X-Partner-Key",
         "APIKeyAuth_testapp.OrganizationAPIKey",
-        "APIKeyAuth_testapp.OrganizationAPIKey_orders.read",
         "SessionAuth",
     }
     assert schemes["APIKeyAuth_header.X-Partner-Key"]["name"] == "X-Partner-Key"
@@ -564,28 +568,61 @@ def test_openapi_keeps_differently_configured_instances_apart(schema: dict[str, 
         "testapp.OrganizationAPIKey"
         in schemes["APIKeyAuth_testapp.OrganizationAPIKey"]["description"]
     )
-    assert _security(schema, "/api/organization/sync/orders") == [
-        {"APIKeyAuth_testapp.OrganizationAPIKey_orders.read": []}
-    ]
     assert _security(schema, "/api/async/combined") == [{"APIKeyAuth": []}, {"SessionAuth": []}]
 
 
-def test_instances_of_one_configuration_share_a_scheme() -> None:
-    assert type(APIKeyAuth()) is APIKeyAuth
-    assert type(APIKeyAuth(scopes=["orders:read"])) is type(ORDERS_READ)
-    assert type(APIKeyAuth(scopes=["orders:write", "orders:read"])) is type(
-        APIKeyAuth(scopes=["orders:read", "orders:write"])
+def _two_operations_schema(first: APIKeyAuth, second: APIKeyAuth) -> dict[str, Any]:
+    two = NinjaAPI(urls_namespace="two_operations")
+    document_scopes(two)
+
+    @two.get("/first", auth=first)
+    def first_operation(request: HttpRequest) -> None: ...
+
+    @two.get("/second", auth=second)
+    def second_operation(request: HttpRequest) -> None: ...
+
+    return dict(two.get_openapi_schema(path_prefix=""))
+
+
+def test_operations_with_different_scopes_and_one_header_setup_share_one_scheme() -> None:
+    schema = _two_operations_schema(
+        APIKeyAuth(scopes=["orders:read"]), APIKeyAuth(scopes=["orders:write", "refunds:*"])
     )
+    assert list(schema["components"]["securitySchemes"]) == ["APIKeyAuth"]
+    assert _security(schema, "/first") == [{"APIKeyAuth": ["orders:read"]}]
+    assert _security(schema, "/second") == [{"APIKeyAuth": ["orders:write", "refunds:*"]}]
+
+
+def test_two_header_setups_get_two_schemes() -> None:
+    schema = _two_operations_schema(
+        APIKeyAuth(scopes=["orders:read"]), APIKeyAuth(header="X-Partner-Key", scopes=["a:b"])
+    )
+    schemes = schema["components"]["securitySchemes"]
+    assert [scheme["name"] for scheme in schemes.values()] == ["X-API-Key", "X-Partner-Key"]
+    assert _security(schema, "/second") == [{"APIKeyAuth_header.X-Partner-Key": ["a:b"]}]
+
+
+def test_without_document_scopes_the_scheme_is_still_shared_and_lists_no_scopes() -> None:
+    schema = dict(bare_api.get_openapi_schema(path_prefix=""))
+    assert list(schema["components"]["securitySchemes"]) == ["APIKeyAuth"]
+    assert _security(schema, "/async/orders") == [{"APIKeyAuth": []}]
+
+
+def test_instances_of_one_key_source_share_a_scheme() -> None:
+    assert type(APIKeyAuth()) is APIKeyAuth
+    assert type(APIKeyAuth(scopes=["orders:read"])) is APIKeyAuth
+    assert type(APIKeyAuth(header="X-Partner-Key", scopes=["a:b"])) is type(PARTNER_HEADER)
     for auth in (ORDERS_READ, ORGANIZATION_KEY, ORGANIZATION_ORDERS_READ, PARTNER_HEADER):
         assert isinstance(auth, APIKeyAuth)
         assert auth.is_async
 
 
-def test_a_scheme_name_can_be_chosen_but_not_shared_by_two_configurations() -> None:
+def test_a_scheme_name_can_be_chosen_but_not_shared_by_two_key_sources() -> None:
     reports = APIKeyAuth(scopes=["reports:read"], scheme_name="ReportsKey")
     assert type(reports).__name__ == "ReportsKey"
+    assert type(APIKeyAuth(scopes=["reports:write"], scheme_name="ReportsKey")) is type(reports)
     with pytest.raises(ValueError, match="ReportsKey"):
-        APIKeyAuth(scopes=["reports:write"], scheme_name="ReportsKey")
+        APIKeyAuth(header="X-Reports-Key", scheme_name="ReportsKey")
 
 
 @override_settings(ASYNC_API_KEY={"HEADER": None, "KEYWORD": "Token"})
@@ -615,7 +652,7 @@ def test_bad_scopes_fail_when_the_auth_is_created() -> None:
 
 def test_the_error_handler_adds_retry_after_in_the_apis_own_format() -> None:
     """What ``register_error_handler`` installs on django-ninja < 1.7, which lacks the header."""
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpResponse
     from ninja.errors import HttpError, Throttled
 
     from async_api_key.ninja import _retry_after_answer

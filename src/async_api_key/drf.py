@@ -26,7 +26,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from .conf import api_key_settings
-from .headers import key_from_request_meta
+from .headers import KeySource
 from .models import AbstractAPIKey, APIKey
 from .ratelimit import (
     RateLimiter,
@@ -73,21 +73,40 @@ class KeyParser:
     """Reads the raw key from a request, as djangorestframework-api-key's ``KeyParser`` did.
 
     ``keyword`` is the scheme of ``Authorization: <keyword> <key>``, compared case-insensitively;
-    it follows ``ASYNC_API_KEY["KEYWORD"]`` (``"Api-Key"`` by default) unless set on a subclass.
-    The ``ASYNC_API_KEY["HEADER"]`` header and the upstream ``API_KEY_CUSTOM_HEADER`` setting are
-    honoured as on the Ninja side: both adapters read keys through one function.
+    it follows ``ASYNC_API_KEY["KEYWORD"]`` (``"Api-Key"`` by default) unless set on a subclass
+    or passed in. ``header`` overrides ``ASYNC_API_KEY["HEADER"]`` (``""``: the
+    ``Authorization`` header only), as ``header=`` does on the Ninja side. The upstream
+    ``API_KEY_CUSTOM_HEADER`` setting is honoured too: both adapters read keys through one
+    :class:`~async_api_key.headers.KeySource`, fixed when the parser is created.
     """
 
     # A descriptor, so that the default follows the settings while a plain ``keyword = "Bearer"``
     # on a subclass still overrides it; typed as the ``str`` it reads as.
     keyword: str = _KeywordFromSettings()  # type: ignore[assignment]
+    #: The header read besides ``Authorization``; ``None`` follows the settings.
+    header: str | None = None
+
+    def __init__(self, *, keyword: str | None = None, header: str | None = None) -> None:
+        if keyword is not None:
+            self.keyword = keyword
+        if header is not None:
+            self.header = header
+        self.key_source = KeySource(keyword=self._chosen_keyword(), header=self.header)
 
     def get(self, request: HttpRequest | Request) -> str | None:
         """Return the raw key the request carries, or ``None`` if it carries none."""
         # ``META`` of the ``HttpRequest`` itself: on DRF's ``Request`` it is only reached
         # through ``__getattr__``, after a failed lookup that costs more than the parsing.
         meta = getattr(request, "_request", request).META
-        return key_from_request_meta(meta, keyword=self.keyword)
+        return self.key_source.get_key(meta)
+
+    def _chosen_keyword(self) -> str | None:
+        """The keyword set on this parser or its class; ``None`` when it follows the settings."""
+        for namespace in (vars(self), *(vars(cls) for cls in type(self).__mro__)):
+            if "keyword" in namespace:
+                keyword = namespace["keyword"]
+                return None if isinstance(keyword, _KeywordFromSettings) else str(keyword)
+        return None  # pragma: no cover - KeyParser itself defines it
 
 
 class InvalidAPIKey(exceptions.APIException):

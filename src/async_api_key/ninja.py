@@ -4,6 +4,7 @@
 
     api = NinjaAPI(auth=APIKeyAuth())
     register_error_handler(api)  # optional: structured 403/503 bodies
+    document_scopes(api)  # optional: each operation's scopes in the OpenAPI schema
 
     @api.get("/orders", auth=APIKeyAuth(scopes=["orders:read"]))
     async def orders(request): ...
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, cast
@@ -28,11 +28,13 @@ import ninja
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, Throttled
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
 from ninja.security.apikey import APIKeyBase
 from ninja.throttling import BaseThrottle
 
 from .conf import api_key_settings
-from .headers import key_from_request_meta
+from .headers import KeySource
 from .models import AbstractAPIKey, APIKey
 from .ratelimit import (
     RateDecision,
@@ -46,15 +48,18 @@ from .reporting import masks_key_locals
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
 
-__all__ = ["APIKeyAuth", "APIKeyRateThrottle", "APIKeyRefused", "register_error_handler"]
+__all__ = [
+    "APIKeyAuth",
+    "APIKeyRateThrottle",
+    "APIKeyRefused",
+    "document_scopes",
+    "register_error_handler",
+]
 
 #: Request attribute holding the rate decision APIKeyAuth counted: (identity, rate, decision).
 _RATE_DECISION_ATTRIBUTE: Final = "_async_api_key_rate_decision"
 
-#: OpenAPI 3.1 component names: letters, digits, ``.``, ``-`` and ``_``.
-_UNSAFE_IN_SCHEME_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
-
-#: Scheme name -> the configuration it documents, so two configurations never share a name.
+#: Scheme name -> the key source it documents, so two sources never share a name.
 _scheme_configurations: dict[str, tuple[object, ...]] = {}
 _scheme_classes: dict[tuple[type[APIKeyAuth], str], type[APIKeyAuth]] = {}
 
@@ -128,7 +133,8 @@ class APIKeyAuth(APIKeyBase):
     - ``scopes``: scopes the key must grant (wildcards granted on the key count).
     - ``keyword`` / ``header``: override ``ASYNC_API_KEY["KEYWORD"]`` / ``["HEADER"]`` for
       this instance (``header=""`` reads the ``Authorization`` header only).
-    - ``scheme_name``: the OpenAPI security scheme's name (derived from the above if omitted).
+    - ``scheme_name``: the OpenAPI security scheme's name (derived from the key source and
+      the model if omitted; the scopes are not part of it, see :func:`document_scopes`).
     - ``rate_limit``: count this request against the key's rate limit here, off the event
       loop, for an :class:`APIKeyRateThrottle` on the same operation to enforce: ``True``
       counts keys that carry their own ``rate_limit``; a rate such as ``"100/min"`` is also
@@ -161,17 +167,16 @@ class APIKeyAuth(APIKeyBase):
         self.scopes: tuple[str, ...] = tuple(validate_scopes(scopes))
         self.keyword = keyword
         self.header = header
-        self.param_name, accepts_authorization = self._documented_header()
-        self.openapi_description = self._describe(accepts_authorization)
+        self.key_source = KeySource(keyword=keyword, header=header)
+        scheme = self.key_source.openapi_scheme(self._model_label())
+        # Read by Ninja's AuthBase, which copies every ``openapi_*`` attribute into the scheme.
+        self.param_name = scheme["name"]
+        self.openapi_description = scheme["description"]
         super().__init__()
-        if self.scopes:
-            self.openapi_security_schema["x-required-scopes"] = list(self.scopes)
         self._take_scheme_name(scheme_name)
 
     def _get_key(self, request: HttpRequest) -> str | None:
-        return key_from_request_meta(
-            _RequestMeta(request), keyword=self.keyword, header=self.header
-        )
+        return self.key_source.get_key(_RequestMeta(request))
 
     @masks_key_locals
     async def authenticate(self, request: HttpRequest, key: str | None) -> AbstractAPIKey | None:
@@ -189,58 +194,26 @@ class APIKeyAuth(APIKeyBase):
 
     # OpenAPI
 
-    def _documented_header(self) -> tuple[str, bool]:
-        """The header Swagger's "Authorize" should fill, and whether ``Authorization`` works too.
-
-        A dedicated header (``X-API-Key``) is what an ``apiKey`` scheme describes best: the
-        client pastes the bare key. Only when no such header is read does the scheme name
-        ``Authorization``, and the description says to type the keyword before the key.
-        """
-        custom_meta_name = api_key_settings.custom_header_meta_name
-        if self.header is None and custom_meta_name is not None:
-            return _header_from_meta_name(custom_meta_name), False
-        header = api_key_settings.header if self.header is None else self.header
-        if header:
-            return header, True
-        return "Authorization", True
-
-    def _describe(self, accepts_authorization: bool) -> str:
-        keyword = api_key_settings.keyword if self.keyword is None else self.keyword
-        if self.param_name == "Authorization":
-            text = f"Send `Authorization: {keyword} <key>` (in Swagger, enter `{keyword} <key>`)."
-        else:
-            text = f"Send the key in the `{self.param_name}` header."
-            if accepts_authorization:
-                text += f" `Authorization: {keyword} <key>` is accepted too."
-        if self.model is not APIKey:
-            text += f" Keys of `{self.model._meta.label}`."
-        if self.scopes:
-            text += " Requires the scope(s): " + ", ".join(f"`{s}`" for s in self.scopes) + "."
-        return text
-
     def _take_scheme_name(self, scheme_name: str | None) -> None:
         """Give this instance a class named after its scheme.
 
         Ninja names a security scheme after the auth's class (``type(auth).__name__``), so
-        differently configured instances of one class would collapse into one scheme and
-        their scopes would vanish from the docs. Each configuration gets a subclass of its
-        own, named after it (``APIKeyAuth`` for the default one); isinstance checks still hold.
+        instances that read keys from different headers, or keys of different models, would
+        collapse into one scheme. Each key source and model gets a subclass of its own, named
+        after it (``APIKeyAuth`` for the default one); isinstance checks still hold. Scopes
+        do not count: Swagger asks for a key once per scheme, and the operation's
+        requirement lists its scopes (:func:`document_scopes`).
         """
         base = type(self)
-        name = scheme_name or self._default_scheme_name(base)
+        name = scheme_name or self.key_source.scheme_name(base.__name__, self._model_label())
         # The model by its label, as Django's app registry identifies it.
-        configuration = (
-            base,
-            self.model._meta.label_lower,
-            self.keyword,
-            self.header,
-            frozenset(self.scopes),
-        )
+        configuration = (base, self.model._meta.label_lower, self.key_source)
         known = _scheme_configurations.setdefault(name, configuration)
         if known != configuration:
             raise ValueError(
                 f"The OpenAPI security scheme name {name!r} is already used by an "
-                f"{base.__name__} configured differently; pass scheme_name= to tell them apart."
+                f"{base.__name__} reading keys of another model or from other headers; pass "
+                "scheme_name= to tell them apart."
             )
         if name != base.__name__:
             scheme_class = _scheme_classes.get((base, name))
@@ -249,16 +222,71 @@ class APIKeyAuth(APIKeyBase):
                 _scheme_classes[(base, name)] = scheme_class
             self.__class__ = scheme_class
 
-    def _default_scheme_name(self, base: type[APIKeyAuth]) -> str:
-        parts = [base.__name__]
-        if self.model is not APIKey:
-            parts.append(self.model._meta.label)
-        if self.header is not None:
-            parts.append(f"header.{self.header or 'none'}")
-        if self.keyword is not None:
-            parts.append(f"keyword.{self.keyword}")
-        parts.extend(sorted(self.scopes))
-        return "_".join(_UNSAFE_IN_SCHEME_NAME.sub(".", part) for part in parts)
+    def _model_label(self) -> str | None:
+        return None if self.model is APIKey else self.model._meta.label
+
+
+def document_scopes(api: NinjaAPI) -> None:
+    """List each operation's required scopes in ``api``'s OpenAPI schema.
+
+    Operations protected by one key source share one security scheme, so Swagger's
+    "Authorize" asks for the key once. The scopes an operation requires go into its security
+    requirement (``[{"APIKeyAuth": ["orders:read"]}]``, which OpenAPI 3.1 allows for an
+    ``apiKey`` scheme) and into its description. Ninja itself always writes ``[]`` there and
+    gives an auth class no say, so this replaces ``api.get_openapi_schema`` with one that
+    builds the schema through a subclass of Ninja's ``OpenAPISchema``.
+    """
+
+    def get_openapi_schema(
+        *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        if path_prefix is None:
+            path_prefix = api.get_root_path(path_params or {})
+        return _ScopedOpenAPISchema(api, path_prefix)
+
+    api.get_openapi_schema = get_openapi_schema  # type: ignore[method-assign]
+
+
+class _ScopedOpenAPISchema(OpenAPISchema):
+    """Ninja's schema, with each :class:`APIKeyAuth`'s scopes in the operation's requirement."""
+
+    def operation_security(self, operation: Operation) -> list[dict[str, Any]] | None:
+        security: list[dict[str, Any]] | None = super().operation_security(operation)
+        if security:
+            # Ninja writes one requirement, in order, for each auth that has a scheme.
+            documented = [
+                auth
+                for auth in operation.auth_callbacks
+                if hasattr(auth, "openapi_security_schema")
+            ]
+            for requirement, auth in zip(security, documented, strict=False):
+                if isinstance(auth, APIKeyAuth):
+                    for name in requirement:
+                        requirement[name] = list(auth.scopes)
+        return security
+
+    def operation_details(self, operation: Operation) -> dict[str, Any]:
+        details: dict[str, Any] = super().operation_details(operation)
+        sentence = _scopes_sentence(operation.auth_callbacks)
+        if sentence:
+            description = details.get("description")
+            details["description"] = f"{description}\n\n{sentence}" if description else sentence
+        return details
+
+
+def _scopes_sentence(auth_callbacks: Sequence[object]) -> str:
+    """The scopes an operation requires, for its description (``""`` when none)."""
+    alternatives = {
+        (type(auth).__name__, auth.scopes): None
+        for auth in auth_callbacks
+        if isinstance(auth, APIKeyAuth) and auth.scopes
+    }
+    if not alternatives:
+        return ""
+    texts = [", ".join(f"`{scope}`" for scope in scopes) for _, scopes in alternatives]
+    if len(alternatives) > 1:  # say which key each set of scopes is for
+        texts = [f"{text} ({name})" for text, (name, _) in zip(texts, alternatives, strict=True)]
+    return "Requires the API key scope(s): " + "; or ".join(texts) + "."
 
 
 class _RequestMeta(Mapping[str, Any]):
@@ -285,11 +313,6 @@ class _RequestMeta(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._request.META)
-
-
-def _header_from_meta_name(meta_name: str) -> str:
-    """``HTTP_X_API_KEY`` -> ``X-Api-Key`` (header names are case-insensitive)."""
-    return meta_name.removeprefix("HTTP_").replace("_", "-").title()
 
 
 logger = logging.getLogger("async_api_key")

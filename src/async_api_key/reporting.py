@@ -23,8 +23,7 @@ from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import api_key_settings
-from .headers import header_meta_name
+from .headers import KeySource
 
 __all__ = [
     "APIKeyExceptionReporterFilter",
@@ -49,13 +48,12 @@ def masks_key_locals(func: _FuncT) -> _FuncT:
 
 
 def key_meta_names() -> list[str]:
-    """The ``request.META`` names that can carry a key under the current settings."""
-    names = ["HTTP_AUTHORIZATION"]
-    if api_key_settings.header:
-        names.append(header_meta_name(api_key_settings.header))
-    if api_key_settings.custom_header_meta_name:
-        names.append(api_key_settings.custom_header_meta_name)
-    return names
+    """The ``request.META`` names that can carry a key under the current settings.
+
+    Those the settings' :class:`~async_api_key.headers.KeySource` reads, and ``Authorization``
+    always: it carries a credential whatever its scheme.
+    """
+    return list(dict.fromkeys(["HTTP_AUTHORIZATION", *KeySource().meta_names()]))
 
 
 class APIKeyExceptionReporterFilter(SafeExceptionReporterFilter):
