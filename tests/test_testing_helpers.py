@@ -115,6 +115,14 @@ def test_the_api_key_fixture_authenticates_in_a_sync_test(api_key: CreatedKey) -
     assert api_key.api_key.name == "test"
 
 
+def test_a_key_revoked_in_the_test_is_refused_at_once(api_key: CreatedKey) -> None:
+    assert APIKey.objects.is_valid(api_key.raw_key)  # now cached in this process
+
+    api_key.api_key.revoke()
+
+    assert not APIKey.objects.is_valid(api_key.raw_key)
+
+
 async def test_the_factory_takes_the_keys_fields(api_key_factory: APIKeyFactory) -> None:
     created = await api_key_factory.acreate("orders", scopes=["orders:read"])
 
