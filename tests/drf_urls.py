@@ -8,6 +8,8 @@ from tests import drf_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("permission-only/", drf_views.PermissionOnlyView.as_view()),
+    path("permission-behind-session/", drf_views.PermissionBehindSessionView.as_view()),
+    path("permission-behind-basic/", drf_views.PermissionBehindBasicView.as_view()),
     path("authenticated/", drf_views.AuthenticatedView.as_view()),
     path("session-first/", drf_views.SessionFirstView.as_view()),
     path("bearer/", drf_views.BearerView.as_view()),

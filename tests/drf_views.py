@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from adrf.views import APIView as AsyncAPIView  # type: ignore[import-untyped]
-from rest_framework.authentication import SessionAuthentication
+from rest_framework.authentication import (
+    BaseAuthentication,
+    BasicAuthentication,
+    SessionAuthentication,
+)
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +38,22 @@ class PermissionOnlyView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response({"ok": True})
+
+
+class PermissionBehindSessionView(APIView):
+    """The permission alone, behind DRF's usual authentication classes (no challenge: 403)."""
+
+    authentication_classes: tuple[type[BaseAuthentication], ...] = (SessionAuthentication,)
+    permission_classes = (HasAPIKey,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
+class PermissionBehindBasicView(PermissionBehindSessionView):
+    """The first authentication class names a scheme: DRF answers 401 with its challenge."""
+
+    authentication_classes = (BasicAuthentication, SessionAuthentication)
 
 
 class AuthenticatedView(APIView):

@@ -144,6 +144,42 @@ def test_permission_alone_refuses_with_the_shared_body(
     assert response.json() == INVALID_BODY
 
 
+@pytest.mark.parametrize(("case", "make_key"), BAD_KEYS, ids=BAD_KEY_IDS)
+def test_permission_behind_other_authenticators_says_the_key_is_invalid(
+    case: str, make_key: Callable[[], str]
+) -> None:
+    """DRF's status rule (403: the first class names no scheme), and what really happened."""
+    response = _client(make_key()).get("/permission-behind-session/")
+    assert response.status_code == 403
+    assert response.json() == INVALID_BODY
+
+
+def test_permission_behind_a_challenging_authenticator_answers_its_challenge() -> None:
+    response = _client(revoked_key()).get("/permission-behind-basic/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Basic realm="api"'
+    assert response.json() == INVALID_BODY
+
+
+def test_permission_behind_other_authenticators_without_a_key_is_drfs_answer() -> None:
+    response = APIClient().get("/permission-behind-session/")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_permission_behind_other_authenticators_allows_a_valid_key() -> None:
+    assert _client(valid_key()).get("/permission-behind-session/").status_code == 200
+
+
+def test_a_logged_in_user_with_an_invalid_key_gets_the_permissions_403() -> None:
+    user = User.objects.create_user("ada", password="pw")
+    client = _client(revoked_key())
+    client.force_login(user)
+    response = client.get("/permission-behind-session/")
+    assert response.status_code == 403
+    assert response.json() == INVALID_BODY
+
+
 def test_permission_works_with_the_api_request_factory() -> None:
     from tests.drf_views import PermissionOnlyView
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIKeyAuthentication",
+    "APIKeyNotAccepted",
     "APIKeyRateThrottle",
     "APIKeyRefused",
     "APIKeyStoreUnavailable",
@@ -123,6 +124,20 @@ class InvalidAPIKey(exceptions.APIException):
     def __init__(self, outcome: VerificationOutcome[Any], auth_header: str) -> None:
         super().__init__(detail=_error_detail(outcome), code=outcome.error_code)
         self.auth_header = auth_header
+
+
+class APIKeyNotAccepted(exceptions.AuthenticationFailed):
+    """A permission found the request's key not usable, and no authentication class accepted it.
+
+    DRF would answer its generic "Authentication credentials were not provided." here. As an
+    ``AuthenticationFailed``, it keeps DRF's status rule (401 with the first authentication
+    class's challenge, 403 when that class names no scheme) with the body of an invalid key.
+    """
+
+    default_code = "invalid_api_key"
+
+    def __init__(self, outcome: VerificationOutcome[Any]) -> None:
+        super().__init__(detail=_error_detail(outcome), code=outcome.error_code)
 
 
 class APIKeyRefused(exceptions.PermissionDenied):
@@ -218,6 +233,16 @@ class BaseHasAPIKey(permissions.BasePermission):
             outcome = get_verifier(self.model).apply_policy(outcome, scopes=scopes)
         if outcome.is_valid:
             return True
+        if (
+            outcome.reason is not Reason.MISSING
+            and not outcome.is_authenticated
+            and request.authenticators
+            and not request.successful_authenticator
+        ):
+            # DRF's permission_denied() would drop the message below for its generic "not
+            # provided". A key was sent and is no good: no other operand of ``|`` could allow
+            # it but one that allows anonymous requests.
+            raise APIKeyNotAccepted(outcome)
         self.message = outcome.error_body()
         self.code = outcome.error_code
         return False
