@@ -844,8 +844,8 @@ def test_change_pages_link_a_rotated_key_and_its_successor(admin_client: Client)
     old_page = admin_client.get(change_url(old)).content.decode()
     new_page = admin_client.get(change_url(successor)).content.decode()
 
-    assert f'<a href="{change_url(successor)}">{successor}</a>' in old_page
-    assert f'<a href="{change_url(old)}">{old}</a>' in new_page
+    assert f'<a href="{change_url(successor)}">billing ({successor.prefix})</a>' in old_page
+    assert f'<a href="{change_url(old)}">billing ({old.prefix})</a>' in new_page
     assert 'name="rotated_from' not in new_page
     assert 'name="successor' not in old_page
 

@@ -1,5 +1,6 @@
 """A real browser in the admin: create a key, use it, revoke it, watch it stop working; rotate
-a key and use both keys within the grace period.
+a key and use both keys within the grace period; reload and go back to the page that showed a
+key; fit the key list in a 1300 px window.
 
 Headless Chromium from Debian's packages (``apt-get install chromium chromium-driver``),
 driven by Selenium against pytest-django's live server.
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -178,3 +181,85 @@ def test_copy_button_reports_what_it_did(
     WebDriverWait(browser, 15).until(
         lambda driver: driver.find_element(By.ID, "api-key-copy-status").text != ""
     )
+
+
+def wait_for_page_change(browser: WebDriver, old_page: Any) -> None:
+    """Wait until ``old_page`` (an element of the previous page) is gone."""
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old_page))
+
+
+def test_reloading_the_created_key_page_says_already_shown_and_creates_no_second_key(
+    browser: WebDriver, live_server: Any, django_user_model: Any
+) -> None:
+    admin_user = django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    log_in(browser, live_server.url, admin_user.username)
+    raw_key = create_key_in_admin(browser, live_server.url, "reloaded")
+    assert raw_key not in browser.current_url
+    shown = browser.find_element(By.ID, "api-key-value")
+
+    browser.refresh()
+
+    wait_for_page_change(browser, shown)
+    assert "already been shown" in wait_for(browser, "#api-key-already-shown").text
+    assert raw_key not in browser.page_source
+    assert browser.find_elements(By.ID, "api-key-value") == []
+    assert APIKey.objects.filter(name="reloaded").count() == 1
+    assert all(raw_key not in cookie["value"] for cookie in browser.get_cookies())
+
+
+def test_going_back_to_the_created_key_page_shows_no_key_and_creates_nothing(
+    browser: WebDriver, live_server: Any, django_user_model: Any
+) -> None:
+    admin_user = django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    log_in(browser, live_server.url, admin_user.username)
+    raw_key = create_key_in_admin(browser, live_server.url, "went-back")
+    wait_for(browser, "#api-key-done").click()
+    wait_for(browser, "#result_list")
+
+    browser.back()
+
+    assert "already been shown" in wait_for(browser, "#api-key-already-shown").text
+    assert raw_key not in browser.page_source
+    browser.back()  # to the add form, which Post/Redirect/Get left as a plain page
+    wait_for(browser, "input[name=_save]")
+    assert raw_key not in browser.page_source
+    assert APIKey.objects.filter(name="went-back").count() == 1
+
+
+def test_key_list_fits_a_1300_px_window_without_squeezing_the_name(
+    browser: WebDriver, live_server: Any, django_user_model: Any
+) -> None:
+    admin_user = django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    api_key, _ = APIKey.objects.create_key(
+        name="partner billing production",
+        scopes=["orders:read", "orders:write"],
+        rate_limit="100/min",
+        expiry_date=timezone.now() + timedelta(days=30),
+    )
+    APIKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    browser.set_window_size(1300, 900)
+    log_in(browser, live_server.url, admin_user.username)
+
+    browser.get(f"{live_server.url}/admin/async_api_key/apikey/")
+    wait_for(browser, "#result_list .field-name")
+
+    page, results = browser.execute_script(
+        """
+        const results = document.querySelector("#changelist .results");
+        return [
+            [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+            [results.scrollWidth, results.clientWidth],
+        ];
+        """
+    )
+    assert page[0] <= page[1], "the page scrolls sideways"
+    assert results[0] <= results[1], "the key list scrolls sideways"
+    lines = browser.execute_script(
+        """
+        const cell = document.querySelector("#result_list .field-name");
+        const text = document.createRange();
+        text.selectNodeContents(cell);
+        return text.getBoundingClientRect().height / parseFloat(getComputedStyle(cell).lineHeight);
+        """
+    )
+    assert lines <= 2.1, f"the name takes {lines:.1f} lines"

@@ -289,6 +289,8 @@ class APIKeyModelAdmin(_ModelAdminBase):
     rotate_confirmation_template = "async_api_key/admin/rotate_confirmation.html"
     #: The change page, with a "Rotate" button among its object tools.
     change_form_template = "async_api_key/admin/change_form.html"
+    #: The list, laid out to fit its columns in a 1300 px window.
+    change_list_template = "async_api_key/admin/change_list.html"
 
     def __init__(self, model: type[AbstractAPIKey], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)
@@ -325,7 +327,10 @@ class APIKeyModelAdmin(_ModelAdminBase):
         )
 
     def _key_link(self, obj: AbstractAPIKey) -> SafeString:
-        return format_html('<a href="{}">{}</a>', self._admin_url(obj, "change"), obj)
+        # A successor has its predecessor's name: the prefix tells them apart.
+        return format_html(
+            '<a href="{}">{} ({})</a>', self._admin_url(obj, "change"), obj, obj.prefix
+        )
 
     def _admin_url(self, obj: AbstractAPIKey, view: str, *args: str) -> str:
         opts = obj._meta
