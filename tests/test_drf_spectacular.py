@@ -127,3 +127,26 @@ def test_another_key_model_gets_its_own_scheme() -> None:
 
 def test_openapi_3_1_schema_is_valid() -> None:
     validate_schema(_schema("3.1.0"))  # type: ignore[no-untyped-call]
+
+
+def _described(url: str) -> str | None:
+    with override_settings(
+        REST_FRAMEWORK={
+            "DEFAULT_SCHEMA_CLASS": "async_api_key.contrib.drf_spectacular.APIKeyAutoSchema"
+        }
+    ):
+        generator = SchemaGenerator(patterns=PATTERNS)  # type: ignore[no-untyped-call]
+        schema: dict[str, Any] = generator.get_schema(  # type: ignore[no-untyped-call]
+            request=None, public=True
+        )
+    description: str | None = schema["paths"][url]["get"].get("description")
+    return description
+
+
+def test_the_auto_schema_says_the_required_scopes_in_the_description() -> None:
+    assert _described("/orders/") == "Requires the API key scope(s): `orders:read`."
+    assert _described("/invoices/") == (
+        "Scopes from the view's ``required_scopes``.\n\n"
+        "Requires the API key scope(s): `billing:invoices:read`, `billing:invoices:write`."
+    )
+    assert _described("/authenticated/") is None

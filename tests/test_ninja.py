@@ -602,6 +602,30 @@ def test_two_header_setups_get_two_schemes() -> None:
     assert _security(schema, "/second") == [{"APIKeyAuth_header.X-Partner-Key": ["a:b"]}]
 
 
+def test_alternative_keys_each_name_their_scopes_in_the_description() -> None:
+    alternatives = NinjaAPI(urls_namespace="alternative_keys")
+    document_scopes(alternatives)
+
+    @alternatives.get(
+        "/either",
+        auth=[
+            APIKeyAuth(scopes=["orders:read"]),
+            APIKeyAuth(model=OrganizationAPIKey, scopes=["reports:read"]),
+        ],
+    )
+    def either(request: HttpRequest) -> None: ...
+
+    operation = alternatives.get_openapi_schema(path_prefix="")["paths"]["/either"]["get"]
+    assert operation["security"] == [
+        {"APIKeyAuth": ["orders:read"]},
+        {"APIKeyAuth_testapp.OrganizationAPIKey": ["reports:read"]},
+    ]
+    assert operation["description"] == (
+        "Requires the API key scope(s): `orders:read` (APIKeyAuth); "
+        "or `reports:read` (APIKeyAuth_testapp.OrganizationAPIKey)."
+    )
+
+
 def test_without_document_scopes_the_scheme_is_still_shared_and_lists_no_scopes() -> None:
     schema = dict(bare_api.get_openapi_schema(path_prefix=""))
     assert list(schema["components"]["securitySchemes"]) == ["APIKeyAuth"]

@@ -17,7 +17,7 @@ must mask, and describes the OpenAPI security scheme, so the three cannot disagr
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from .conf import api_key_settings
 
 __all__ = [
     "KeySource",
+    "describe_required_scopes",
     "header_meta_name",
     "key_from_authorization",
     "key_from_header",
@@ -179,6 +180,18 @@ class KeySource:
         if self.keyword is not None:
             parts.append(f"keyword.{self.keyword}")
         return "_".join(_UNSAFE_IN_SCHEME_NAME.sub(".", part) for part in parts)
+
+
+def describe_required_scopes(alternatives: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """The sentence an OpenAPI operation's description gets for the scopes its key needs.
+
+    ``alternatives`` pairs each security scheme that may authorise the operation with the
+    scopes it requires there; the schemes are named only when there are several.
+    """
+    texts = [", ".join(f"`{scope}`" for scope in scopes) for _, scopes in alternatives]
+    if len(alternatives) > 1:
+        texts = [f"{text} ({name})" for text, (name, _) in zip(texts, alternatives, strict=True)]
+    return "Requires the API key scope(s): " + "; or ".join(texts) + "."
 
 
 #: The source that follows the settings: what adapters without overrides use.

@@ -34,7 +34,7 @@ from ninja.security.apikey import APIKeyBase
 from ninja.throttling import BaseThrottle
 
 from .conf import api_key_settings
-from .headers import KeySource
+from .headers import KeySource, describe_required_scopes
 from .models import AbstractAPIKey, APIKey
 from .ratelimit import (
     RateDecision,
@@ -281,12 +281,7 @@ def _scopes_sentence(auth_callbacks: Sequence[object]) -> str:
         for auth in auth_callbacks
         if isinstance(auth, APIKeyAuth) and auth.scopes
     }
-    if not alternatives:
-        return ""
-    texts = [", ".join(f"`{scope}`" for scope in scopes) for _, scopes in alternatives]
-    if len(alternatives) > 1:  # say which key each set of scopes is for
-        texts = [f"{text} ({name})" for text, (name, _) in zip(texts, alternatives, strict=True)]
-    return "Requires the API key scope(s): " + "; or ".join(texts) + "."
+    return describe_required_scopes(list(alternatives)) if alternatives else ""
 
 
 class _RequestMeta(Mapping[str, Any]):

@@ -4,27 +4,28 @@ Import this module once (for example in an ``AppConfig.ready()``) so drf-spectac
 the extension. Authentication classes that read keys of one model from one
 :class:`~async_api_key.headers.KeySource` share one ``apiKey`` security scheme, the one the
 Ninja adapter documents, so Swagger's "Authorize" asks for the key once. Under OpenAPI 3.1
-each operation's security requirement lists the scopes the view's permissions require.
+each operation's security requirement lists the scopes the view's permissions require; with
+:class:`APIKeyAutoSchema` as the schema class, each operation's description says them too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.settings import spectacular_settings
 from rest_framework.permissions import AND
 
 from async_api_key.drf import APIKeyAuthentication, HasScopes
+from async_api_key.headers import describe_required_scopes
 from async_api_key.models import APIKey
-
-if TYPE_CHECKING:
-    from drf_spectacular.openapi import AutoSchema
 
 __all__ = [
     "APIKeyAuthenticationScheme",
+    "APIKeyAutoSchema",
 ]
 
 
@@ -51,6 +52,24 @@ class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignor
     def get_security_requirement(self, auto_schema: AutoSchema) -> dict[str, list[str]]:
         scopes = _required_scopes(auto_schema) if _lists_scopes() else []
         return {self._scheme_name: scopes}
+
+
+class APIKeyAutoSchema(AutoSchema):
+    """drf-spectacular's ``AutoSchema``, plus the scopes an operation requires in its description.
+
+    Set it as ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`` (or mix it into your own schema class).
+    OpenAPI 3.0 has no other place for them: its security requirements list scopes only for
+    OAuth2 schemes.
+    """
+
+    # drf-spectacular overrides DRF's get_description(path, method) the same way.
+    def get_description(self) -> str:  # type: ignore[override]
+        description: str = super().get_description()
+        scopes = _required_scopes(self)
+        if not scopes:
+            return description
+        sentence = describe_required_scopes([("", scopes)])
+        return f"{description}\n\n{sentence}" if description else sentence
 
 
 def _lists_scopes() -> bool:
