@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from statistics import median
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework_api_key.models import APIKey as UpstreamAPIKey
 
 from async_api_key.cache import clear_local
 from async_api_key.conf import api_key_settings
-from async_api_key.keys import generate_key
+from async_api_key.keys import generate_key, random_base62
 from async_api_key.models import APIKey
 from async_api_key.verification import Reason, Verifier, get_verifier
 
@@ -43,6 +44,9 @@ class Keys:
     hot: str
     cold: str
     upstream: str
+    #: A key stored with a pre-3.0 djangorestframework-api-key PBKDF2 hash, never used (so
+    #: never upgraded): the flood case presents made-up secrets for its lookup id.
+    legacy: str
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,13 @@ def create_keys() -> Keys:
     _, hot = APIKey.objects.create_key(name="bench-hot")
     _, cold = APIKey.objects.create_key(name="bench-cold")
     _, upstream = UpstreamAPIKey.objects.create_key(name="bench-upstream")
-    return Keys(hot=hot, cold=cold, upstream=upstream)
+    legacy = f"{random_base62(8)}.{random_base62(32)}"
+    APIKey.objects.create(
+        name="bench-legacy",
+        prefix=legacy[:8],
+        hashed_key=make_password(legacy, hasher="pbkdf2_sha256"),
+    )
+    return Keys(hot=hot, cold=cold, upstream=upstream, legacy=legacy)
 
 
 def _calls_per_batch(seconds_per_call: float) -> int:
@@ -146,6 +156,22 @@ def _fresh_unknown_keys() -> Iterator[str]:
     raise RuntimeError("ran out of fresh unknown keys; raise MAX_FRESH_KEYS")
 
 
+def _made_up_secrets_for(legacy_key: str) -> Iterator[str]:
+    """The legacy key's lookup id with a new made-up secret each time: a brute-force flood."""
+    while True:
+        yield f"{legacy_key[:8]}.{random_base62(32)}"
+
+
+def time_a_few(call: Callable[[], object], calls: int = 3) -> float:
+    """Median µs per call of a call too slow for batches (a password hash)."""
+    timings: list[float] = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - start)
+    return median(timings) * 1e6
+
+
 def _malformed(raw_key: str) -> str:
     """The same key with its last checksum character changed: well shaped, rejected offline."""
     last = raw_key[-1]
@@ -163,11 +189,14 @@ def run(keys: Keys, progress: Callable[[str], None]) -> InProcessResults:
     malformed = _malformed(keys.hot)
     repeated_unknown = generate_key(api_key_settings.namespace).raw
     fresh = _fresh_unknown_keys()
+    flood = _made_up_secrets_for(keys.legacy)
+    legacy_hash = APIKey.objects.get(prefix=keys.legacy[:8]).hashed_key
 
     clear_local()
     _expect(verifier, keys.hot, Reason.VALID)
     _expect(verifier, malformed, Reason.MALFORMED)
     _expect(verifier, repeated_unknown, Reason.UNKNOWN)
+    _expect(verifier, next(flood), Reason.INVALID_SECRET)
     if not UpstreamAPIKey.objects.is_valid(keys.upstream):
         raise AssertionError("the upstream key does not verify")
 
@@ -200,6 +229,11 @@ def run(keys: Keys, progress: Callable[[str], None]) -> InProcessResults:
             "unknown key, repeated",
             lambda: verifier.verify(repeated_unknown),
             lambda: verifier.averify(repeated_unknown),
+        ),
+        "legacy_flood": (
+            "made-up secret for a password-hashed (pre-3.0) lookup id, in a flood",
+            lambda: verifier.verify(next(flood)),
+            lambda: verifier.averify(next(flood)),
         ),
     }
     progress("in-process: counting queries")
@@ -234,6 +268,11 @@ def run(keys: Keys, progress: Callable[[str], None]) -> InProcessResults:
             0,
         ),
         "hop": ("one `sync_to_async` hop (no-op function)", lambda: time_async(hop), 0),
+        "pbkdf2": (
+            "one PBKDF2 check of a made-up secret (what each flood request cost, unbounded)",
+            lambda: time_a_few(lambda: check_password(next(flood), legacy_hash)),
+            0,
+        ),
     }
 
     case_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}

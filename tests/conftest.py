@@ -150,11 +150,13 @@ def _empty_verification_cache() -> Iterator[None]:
     from django.core.cache import caches
 
     from async_api_key.cache import clear_local
+    from async_api_key.password_hash_budget import password_hash_budget
     from async_api_key.propagation import change_feed
 
     change_feed.stop()
     change_feed.reset()
     clear_local()
+    password_hash_budget.reset()
     caches["default"].clear()  # rate-limit counters and shared-tier entries of earlier tests
     yield
     change_feed.stop()

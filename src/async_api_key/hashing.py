@@ -23,6 +23,7 @@ __all__ = [
     "HashCheck",
     "check_key",
     "hash_key",
+    "is_fast_hash",
 ]
 
 FAST_HASH_ALGORITHMS: Final = ("sha512", "sha256")
@@ -45,10 +46,17 @@ def hash_key(raw_key: str, algorithm: str = "sha512") -> str:
     return f"{algorithm}$${digest}"
 
 
+def is_fast_hash(stored_hash: str) -> bool:
+    """Whether ``stored_hash`` is in the fast ``<algorithm>$$<hex digest>`` format; anything
+    else is checked as a Django password hash, slow on purpose."""
+    algorithm, _, rest = stored_hash.partition("$")
+    return algorithm in FAST_HASH_ALGORITHMS and rest.startswith("$")
+
+
 def check_key(raw_key: str, stored_hash: str, preferred_algorithm: str = "sha512") -> HashCheck:
     """Check ``raw_key`` against ``stored_hash`` in constant time for fast hashes."""
-    algorithm, _, rest = stored_hash.partition("$")
-    if algorithm in FAST_HASH_ALGORITHMS and rest.startswith("$"):
+    if is_fast_hash(stored_hash):
+        algorithm = stored_hash.partition("$")[0]
         matches = hmac.compare_digest(hash_key(raw_key, algorithm), stored_hash)
         return HashCheck(matches, needs_upgrade=matches and algorithm != preferred_algorithm)
     return _check_password_hash(raw_key, stored_hash)

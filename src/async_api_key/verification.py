@@ -35,10 +35,11 @@ from django.utils.hashable import make_hashable
 
 from .cache import VerificationCache
 from .conf import api_key_settings
-from .hashing import check_against_dummy, check_key, hash_key
+from .hashing import HashCheck, check_against_dummy, check_key, hash_key, is_fast_hash
 from .keys import MAX_KEY_LENGTH, ParsedKey, parse_key
 from .lookup import KeyLoader
 from .networks import client_address, is_allowed
+from .password_hash_budget import password_hash_budget
 from .reporting import masks_key_locals
 from .scopes import missing_scopes
 from .signals import asend, verification_failed, verification_succeeded
@@ -309,7 +310,7 @@ class Verifier(Generic[_KeyT]):
             if not self._loader.exists_anywhere(parsed.lookup):
                 self.cache.remember_unknown(self.manager.db, parsed.lookup)
             return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
-        check = check_key(parsed.raw, stored.hashed_key, algorithm)
+        check = self._check_secret(parsed, stored.hashed_key, algorithm)
         if not check.matches:
             return VerificationOutcome(Reason.INVALID_SECRET, prefix=parsed.lookup)
         if stored.revoked:
@@ -323,6 +324,21 @@ class Verifier(Generic[_KeyT]):
         self._touch_last_used(stored)
         self.cache.store(stored, parsed.raw, scope, ticket)
         return VerificationOutcome(Reason.VALID, api_key=stored, prefix=parsed.lookup)
+
+    @staticmethod
+    def _check_secret(parsed: ParsedKey, stored_hash: str, algorithm: str) -> HashCheck:
+        """Check the presented key against the stored hash; a password hash (slow on
+        purpose) only within this process's budget of attempts for it."""
+        if is_fast_hash(stored_hash):
+            return check_key(parsed.raw, stored_hash, algorithm)
+        if not password_hash_budget.admit(stored_hash, parsed.raw, parsed.lookup):
+            return HashCheck(matches=False)
+        check = check_key(parsed.raw, stored_hash, algorithm)
+        if check.matches:
+            password_hash_budget.matched(stored_hash)
+        else:
+            password_hash_budget.refused(stored_hash, parsed.raw)
+        return check
 
     def _upgrade_hash(self, stored: _KeyT, new_hash: str) -> None:
         self._bookkeeping(stored, partial(self._write_hash, stored, new_hash))
