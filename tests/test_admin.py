@@ -131,6 +131,13 @@ def test_add_form_has_no_revoked_field(admin_client: Client) -> None:
     assert 'name="revoked"' not in response.content.decode()
 
 
+def test_add_form_labels_are_capitalised_like_the_model_fields(admin_client: Client) -> None:
+    content = admin_client.get(ADD).content.decode()
+
+    for label in ("Name:", "Scopes:", "Allowed networks:", "Rate limit:"):
+        assert f">{label}</label>" in content
+
+
 def test_creating_a_key_redirects_to_the_page_that_shows_the_full_key(
     admin_client: Client,
 ) -> None:
