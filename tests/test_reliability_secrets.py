@@ -332,3 +332,24 @@ async def test_unknown_lookup_id_and_wrong_secret_take_the_same_path_on_the_asyn
         [("hash", True, ("sha512", len(unknown))), ("compare", True, (stored_length,) * 2)],
         1,
     )
+
+
+@override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"})
+@pytest.mark.django_db(transaction=True)  # committed, as in production: the shared tier fills
+def test_the_shared_tier_holds_no_stored_hash() -> None:
+    """A shared entry holds what a verification needs: not the stored hash of the key."""
+    api_key, raw = APIKey.objects.create_key(name="shared")
+    assert Verifier(APIKey).verify(raw).is_valid
+    hex_digest = api_key.hashed_key.split("$$", 1)[1]
+    assert any(f":entry:{api_key.prefix}".encode() in part for part in _cache_contents())
+    for part in _cache_contents():
+        assert hex_digest.encode() not in part
+        assert api_key.hashed_key.encode() not in part
+
+    # A hit in another process (here: this one, its own tier emptied) still verifies, and
+    # gives a key whose hash is deferred, as with ``.defer("hashed_key")``.
+    cache_module.clear_local()
+    hit = Verifier(APIKey).verify(raw)
+    assert hit.is_valid and hit.api_key is not None
+    assert hit.api_key.get_deferred_fields() == {"hashed_key"}
+    assert hit.api_key.hashed_key == api_key.hashed_key  # loaded on access, on a sync path

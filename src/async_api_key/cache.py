@@ -427,7 +427,9 @@ class VerificationCache(Generic[_KeyT]):
         shared = {
             "scope": scope,
             "digest": digest,
-            "values": values,
+            # The stored hash is not needed to serve a hit (the digest is) and stays out of
+            # the shared cache; a key built from this entry has it deferred.
+            "values": {name: value for name, value in values.items() if name not in _NOT_SHARED},
             "db": api_key._state.db,
             "versions": list(ticket.shared_versions),
             "generation": ticket.generation,
@@ -483,6 +485,10 @@ class VerificationCache(Generic[_KeyT]):
             state.fields_cache = copy.deepcopy(entry.related)
         attributes["_state"] = state
         return api_key
+
+
+#: Field values a shared-tier entry leaves out.
+_NOT_SHARED = frozenset({"hashed_key"})
 
 
 def _shared_entry_key(label: str, prefix: str) -> str:
