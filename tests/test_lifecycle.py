@@ -6,13 +6,16 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.core.management import call_command
+from django.db import connection, connections, transaction
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
+from rest_framework_api_key.models import APIKey as UpstreamAPIKey
 
 from async_api_key import signals
 from async_api_key.checks import check_error_reports_mask_key_headers
@@ -175,8 +178,11 @@ def recorder() -> Iterator[Recorder]:
 
 
 @pytest.mark.django_db
-def test_signals_for_create_rotate_revoke_and_verification(recorder: Recorder) -> None:
-    api_key, raw = APIKey.objects.create_key(name="x")
+def test_signals_for_create_rotate_revoke_and_verification(
+    recorder: Recorder, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key, raw = APIKey.objects.create_key(name="x")
     assert recorder.calls == [("api_key_created", {"sender": APIKey, "api_key": api_key})]
     recorder.calls.clear()
 
@@ -192,14 +198,16 @@ def test_signals_for_create_rotate_revoke_and_verification(recorder: Recorder) -
     ]
     recorder.calls.clear()
 
-    new, _ = api_key.rotate(timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        new, _ = api_key.rotate(timedelta(hours=1))
     names = [name for name, _ in recorder.calls]
     assert names == ["api_key_created", "api_key_rotated"]
     assert recorder.calls[1][1]["new_api_key"] == new
     recorder.calls.clear()
 
-    new.revoke()
-    new.revoke()  # idempotent: no second signal
+    with django_capture_on_commit_callbacks(execute=True):
+        new.revoke()
+        new.revoke()  # idempotent: no second signal
     assert [name for name, _ in recorder.calls] == ["api_key_revoked"]
     recorder.calls.clear()
     Verifier(APIKey).verify(with_bad_checksum(raw))
@@ -207,11 +215,14 @@ def test_signals_for_create_rotate_revoke_and_verification(recorder: Recorder) -
 
 
 @pytest.mark.django_db
-def test_revoking_through_save_sends_the_signal(recorder: Recorder) -> None:
+def test_revoking_through_save_sends_the_signal(
+    recorder: Recorder, django_capture_on_commit_callbacks: Any
+) -> None:
     api_key, _ = APIKey.objects.create_key(name="x")
     recorder.calls.clear()
     api_key.revoked = True
-    api_key.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key.save()
     assert [name for name, _ in recorder.calls] == ["api_key_revoked"]
 
 
@@ -312,3 +323,42 @@ def test_library_filter_masks_the_upstream_custom_header() -> None:
     meta = {"HTTP_X_PARTNER_CREDENTIAL": raw}
     assert raw in _error_report(meta, reporter_filter=SafeExceptionReporterFilter())
     assert raw not in _error_report(meta, reporter_filter=APIKeyExceptionReporterFilter())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_signals_are_sent_only_for_changes_that_commit(recorder: Recorder) -> None:
+    """A rolled-back creation, rotation or revocation never happened: no audit signal says
+    it did (a dry run, a failed request under ATOMIC_REQUESTS, an import that fails)."""
+    kept, _ = APIKey.objects.create_key(name="kept")
+    recorder.calls.clear()
+
+    def change_then_fail() -> None:
+        with transaction.atomic():
+            APIKey.objects.create_key(name="rolled back")
+            kept.rotate()
+            APIKey.objects.get(pk=kept.pk).revoke()
+            assert recorder.calls == [], "nothing is sent before the commit"
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError, match="roll back"):
+        change_then_fail()
+    assert recorder.calls == []
+    assert not APIKey.objects.get(pk=kept.pk).revoked
+
+    with transaction.atomic():
+        kept.revoke()
+        assert recorder.calls == []
+    assert [name for name, _ in recorder.calls] == ["api_key_revoked"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_importapikeys_dry_run_sends_no_audit_signal(recorder: Recorder) -> None:
+    upstream, _ = UpstreamAPIKey.objects.create_key(name="partner")
+    call_command("importapikeys", stdout=StringIO())
+    UpstreamAPIKey.objects.filter(pk=upstream.pk).update(revoked=True)
+    recorder.calls.clear()
+    call_command("importapikeys", "--dry-run", stdout=StringIO())
+    assert recorder.calls == []
+    assert not APIKey.objects.get(prefix=upstream.prefix).revoked
+    call_command("importapikeys", stdout=StringIO())
+    assert [name for name, _ in recorder.calls] == ["api_key_revoked"]

@@ -31,7 +31,7 @@ from .lookup import KeyFilters
 from .networks import validate_networks
 from .ratelimit import validate_rate
 from .scopes import validate_scopes
-from .signals import api_key_created, api_key_revoked, api_key_rotated
+from .signals import api_key_created, api_key_revoked, api_key_rotated, send_on_commit
 from .verification import Reason, VerificationOutcome, Verifier, get_verifier
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
                 if self.model._base_manager.using(self.db).filter(prefix=obj.prefix).exists():
                     continue
                 raise
-            api_key_created.send(self.model, api_key=obj)
+            send_on_commit(api_key_created, self.model, self.db, api_key=obj)
             return obj, raw_key
         raise RuntimeError(f"Could not find an unused lookup id in {MAX_CREATE_ATTEMPTS} attempts.")
 
@@ -267,7 +267,9 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
                 old_expiry = min(old_expiry, current.expiry_date)
             base.filter(pk=current.pk).update(expiry_date=old_expiry)
         api_key.expiry_date = old_expiry
-        api_key_rotated.send(self.model, api_key=api_key, new_api_key=successor)
+        send_on_commit(
+            api_key_rotated, self.model, self.db, api_key=api_key, new_api_key=successor
+        )
         return successor, raw_key
 
     async def arotate_key(
@@ -410,18 +412,18 @@ class AbstractAPIKey(models.Model):
             self.revoked_at = timezone.now()
         adding = self._state.adding
         revoking = self.revoked and not self._initial_revoked and not adding
+        db = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         if adding or kwargs.get("force_insert"):
             super().save(*args, **kwargs)
             announce_new_key(type(self), self.prefix)
         else:
             kwargs["update_fields"] = self._writable_fields(kwargs.get("update_fields"))
-            db = kwargs.get("using") or router.db_for_write(type(self), instance=self)
             with transaction.atomic(using=db):
                 record_change(type(self), self._prefixes_in(db), using=db)
                 super().save(*args, **kwargs)
         self._initial_revoked = self.revoked
         if revoking:
-            api_key_revoked.send(type(self), api_key=self)
+            send_on_commit(api_key_revoked, type(self), db, api_key=self)
 
     @property
     def has_expired(self) -> bool:
@@ -480,7 +482,7 @@ class AbstractAPIKey(models.Model):
                 .update(revoked=True, revoked_at=now)
             )
         if changed:
-            api_key_revoked.send(type(self), api_key=self)
+            send_on_commit(api_key_revoked, type(self), db, api_key=self)
         self.revoked = True
         self._initial_revoked = True
         if self.revoked_at is None:

@@ -11,6 +11,8 @@ signal                      keyword arguments (besides ``sender``, the key model
                             ``prefix`` (``None`` for a malformed key)
 ==========================  ====================================================
 
+The three change signals are sent once the change commits (at once outside a
+transaction): a change that is rolled back, such as a dry run, sends nothing.
 Verification signals are sent for every presented key except a missing one. On
 the async path sync receivers run through ``sync_to_async`` (one extra thread hop
 when any is connected); async receivers (Django >= 5.0) run on the event loop.
@@ -19,15 +21,18 @@ Keep receivers fast: they run on the request path.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import transaction
 from django.dispatch import Signal
 
 __all__ = [
     "api_key_created",
     "api_key_revoked",
     "api_key_rotated",
+    "send_on_commit",
     "verification_failed",
     "verification_succeeded",
 ]
@@ -47,3 +52,10 @@ async def asend(signal: Signal, sender: Any, **payload: Any) -> None:
         await signal.asend(sender, **payload)
     else:  # pragma: no cover - Django 4.2
         await sync_to_async(signal.send)(sender, **payload)
+
+
+def send_on_commit(signal: Signal, sender: Any, using: str, **payload: Any) -> None:
+    """Send ``signal`` once the transaction on ``using`` commits (at once in autocommit):
+    an audit signal must never report a change that was rolled back."""
+    if signal.has_listeners(sender):
+        transaction.on_commit(partial(signal.send, sender, **payload), using=using)
