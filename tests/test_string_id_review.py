@@ -93,14 +93,6 @@ def hex_digest(api_key: Any) -> str:
 # --- findings: management commands ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "createapikey calls acreate_key(name=..., project=...): a manager that keeps a "
-        "create_key of its own signature, as docs/migrating.md B1 allows, fails with a "
-        "TypeError traceback (here: multiple values for 'name')"
-    ),
-)
 def test_createapikey_works_for_a_manager_whose_create_key_has_its_own_signature() -> None:
     acme = Project.objects.create(slug="acme")
 
@@ -111,14 +103,6 @@ def test_createapikey_works_for_a_manager_whose_create_key_has_its_own_signature
     assert ProjectAPIKey.objects.get_from_key(output.strip()).project == acme
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "key_metadata() prints api_key.pk as 'id' (and every foreign key's attname, such as "
-        "rotated_from_id): with a string primary key that is '<prefix>.<hashed key>', so "
-        "--json output shows the hash it promises never to show"
-    ),
-)
 @pytest.mark.parametrize("command", ["createapikey", "listapikeys", "rotateapikey"])
 def test_json_output_never_shows_a_hash_for_a_string_id_model(command: str) -> None:
     api_key, _ = LegacyAPIKey.objects.create_key(name="ci")
@@ -138,13 +122,6 @@ def test_json_output_never_shows_a_hash_for_a_string_id_model(command: str) -> N
 # --- findings: importapikeys into a string-id model ----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "importapikeys builds the target without an id: into a string-id model the first "
-        "key is stored with the primary key '' (not '<prefix>.<hashed key>')"
-    ),
-)
 def test_importapikeys_gives_an_imported_key_its_upstream_primary_key() -> None:
     upstream, _ = UpstreamAPIKey.objects.create_key(name="partner")
 
@@ -153,13 +130,6 @@ def test_importapikeys_gives_an_imported_key_its_upstream_primary_key() -> None:
     assert LegacyAPIKey.objects.get().pk == upstream.pk
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "importapikeys into a string-id model: every key gets the primary key '', so the "
-        "second insert fails (IntegrityError on the id) and the whole import rolls back"
-    ),
-)
 def test_importapikeys_copies_several_keys_into_a_string_id_model() -> None:
     raws = [UpstreamAPIKey.objects.create_key(name=name)[1] for name in ("one", "two")]
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
+from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
 from django.core.management import CommandError
@@ -30,7 +31,7 @@ from django.utils import timezone
 from .exceptions import KeyNotRotatable
 from .keys import parse_key
 from .management import AsyncCommand
-from .models import AbstractAPIKey
+from .models import AbstractAPIKey, AbstractStringIdAPIKey, BaseAPIKeyManager
 from .networks import validate_networks
 from .ratelimit import validate_rate
 from .scopes import validate_scopes
@@ -202,7 +203,7 @@ def resolve_key_model(model: type[AbstractAPIKey] | str | None = None) -> type[A
 def key_metadata(api_key: AbstractAPIKey) -> dict[str, Any]:
     """Describe a key as JSON-ready data: never its secret or its hash."""
     data: dict[str, Any] = {
-        "id": api_key.pk,
+        "id": _shown_id(type(api_key), api_key.pk),
         "model": api_key._meta.label,
         "prefix": api_key.prefix,
         "name": api_key.name,
@@ -216,8 +217,17 @@ def key_metadata(api_key: AbstractAPIKey) -> dict[str, Any]:
         "allowed_networks": _string_list(api_key.allowed_networks),
     }
     for relation in _foreign_keys(type(api_key)):
-        data[relation.attname] = getattr(api_key, relation.attname)
+        value = getattr(api_key, relation.attname)
+        data[relation.attname] = _shown_id(relation.related_model, value)
     return data
+
+
+def _shown_id(model: Any, pk: Any) -> Any:
+    """A primary key as the commands print it: a string-id key model's embeds the stored hash
+    (``"<prefix>.<hashed key>"``), so only its lookup-id part is shown."""
+    if pk is not None and isinstance(model, type) and issubclass(model, AbstractStringIdAPIKey):
+        return str(pk).partition(".")[0]
+    return pk
 
 
 async def create_key(
@@ -232,7 +242,8 @@ async def create_key(
     owner: object = None,
     owner_field: str | None = None,
 ) -> CreatedKey:
-    """Create a key through the model manager's ``acreate_key``.
+    """Create a key as the manager's base ``create_key`` does (never a project's override
+    of it, whose signature is its own).
 
     ``rate_limit`` is a rate such as ``"100/min"`` (empty: the throttle's default);
     ``allowed_networks`` are CIDR networks (none: any address). ``owner`` is the primary
@@ -262,8 +273,11 @@ async def create_key(
     except ValueError as exc:
         raise CommandError(redact(str(exc))) from None
     fields.update(await _owner_fields(key_model, owner, owner_field))
+    manager: BaseAPIKeyManager[Any] = key_model._default_manager
     try:
-        api_key, raw_key = await key_model._default_manager.acreate_key(**fields)
+        # The base create_key, not the manager's: a project's override may have a signature
+        # of its own (create_key(self, project)), and these fields are complete.
+        api_key, raw_key = await sync_to_async(manager._insert_new_key)(fields)
     except IntegrityError as exc:
         raise CommandError(redact(f"Could not create the key: {exc}")) from None
     return CreatedKey(api_key=api_key, raw_key=raw_key)

@@ -16,7 +16,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
 
-from async_api_key.models import AbstractAPIKey
+from async_api_key.models import AbstractAPIKey, AbstractStringIdAPIKey
 
 UPSTREAM_MODEL_LABEL = "rest_framework_api_key.APIKey"
 TARGET_MODEL_LABEL = "async_api_key.APIKey"
@@ -106,6 +106,9 @@ def _copy(
         expiry_date=upstream.expiry_date,
         **{ours: getattr(upstream, theirs) for ours, theirs in shared_fields},
     )
+    if isinstance(api_key, AbstractStringIdAPIKey):
+        # The same primary key as upstream's row, so that references to it stay true.
+        api_key.id = upstream.pk
     api_key.save(force_insert=True)
     # ``created`` is set on insert (auto_now_add); keep the upstream date instead.
     target._base_manager.filter(pk=api_key.pk).update(created=upstream.created)
