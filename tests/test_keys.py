@@ -85,8 +85,6 @@ def test_any_changed_character_breaks_the_checksum(position: int) -> None:
         "a_b_c_" + "a" * 12 + "_" + "b" * 38,  # two inner underscores in the namespace
         "ABCDEFGH.12345678901234567890123456789012 ",
         "ABCDEFGH..2345678901234567890123456789012",
-        "ABCDEFG.123456789012345678901234567890123",
-        "ABCDEFGH.1234567890123456789012345678901",
         "ABCD.EFGH.123456789012345678901234567890",
         "ABCDEFGH.1234567890123456789012345678901\x00",
     ],
@@ -106,6 +104,34 @@ def test_upstream_format_parses_as_legacy() -> None:
     assert parsed is not None
     assert parsed.legacy
     assert parsed.lookup == "ABCDEFGH"
+
+
+@pytest.mark.parametrize(
+    ("raw", "lookup"),
+    [
+        ("ABCDEF.abcdefghijklmnopqrstuvwxyz012345", "ABCDEF"),  # prefix_length=6
+        ("ABCDEFGH." + "a1" * 24, "ABCDEFGH"),  # secret_key_length=48
+        ("ABCDEFGH." + "a1" * 64, "ABCDEFGH"),  # secret_key_length=128
+    ],
+)
+def test_upstream_keys_of_other_lengths_parse_as_legacy(raw: str, lookup: str) -> None:
+    """djangorestframework-api-key's ``KeyGenerator(prefix_length, secret_key_length)``."""
+    parsed = parse_key(raw)
+    assert parsed is not None and parsed.legacy and parsed.lookup == lookup
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "ABCDEFGHI.abcdefghijklmnopqrstuvwxyz012345",  # a 9-character prefix
+        ".abcdefghijklmnopqrstuvwxyz012345",  # no prefix
+        "ABCDEFGH.abcdefghijklmno",  # a 15-character secret
+        "ABCDEFGH.abcdefghijklmnopqrstuvwxyz01234-",  # outside the alphabet
+        "ABCDEFGH." + "a" * 152,  # longer than MAX_KEY_LENGTH in all
+    ],
+)
+def test_legacy_shapes_outside_the_bounds_do_not_parse(raw: str) -> None:
+    assert parse_key(raw) is None
 
 
 def test_repr_never_shows_the_secret() -> None:

@@ -45,7 +45,7 @@ ONE_MEGABYTE = 1_000_000
 #: Anything a key of either format could hide in: if no header value contains this, the
 #: request is malformed whatever the parser thinks, and must cost no query.
 KEY_SHAPED = re.compile(
-    r"[A-Za-z0-9]+_[A-Za-z0-9]{12}_[A-Za-z0-9]{38}|[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", re.ASCII
+    r"[A-Za-z0-9]+_[A-Za-z0-9]{12}_[A-Za-z0-9]{38}|[A-Za-z0-9]{1,8}\.[A-Za-z0-9]{16,}", re.ASCII
 )
 
 # Strategies ---------------------------------------------------------------------------

@@ -12,8 +12,9 @@ A key reads ``<namespace>_<lookup>_<secret><checksum>``, for example
 - ``checksum``: base62 CRC32 of everything before it, padded to 6 characters, so
   typos and fakes are rejected offline, before any database access.
 
-Keys made by djangorestframework-api-key (``<8 chars>.<32 chars>``) parse as
-*legacy* keys so imported keys keep working.
+Keys made by djangorestframework-api-key (``<8 chars>.<32 chars>`` by default, other
+lengths with a ``KeyGenerator`` of a project's own) parse as *legacy* keys so imported keys
+keep working.
 """
 
 from __future__ import annotations
@@ -38,11 +39,15 @@ BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 LOOKUP_LENGTH = 12
 SECRET_LENGTH = 32
 CHECKSUM_LENGTH = 6
-LEGACY_PREFIX_LENGTH = 8
-LEGACY_SECRET_LENGTH = 32
+#: djangorestframework-api-key's ``KeyGenerator(prefix_length, secret_key_length)`` defaults to
+#: 8 and 32, and projects chose other lengths (secrets of 48, 64 or 128 characters): its model
+#: stores at most 8 for the prefix, and any secret length is accepted here up to the limit.
+LEGACY_MAX_PREFIX_LENGTH = 8
+LEGACY_MIN_SECRET_LENGTH = 16
 NAMESPACE_MAX_LENGTH = 32
-#: Longer input is rejected before any other work is done on it.
-MAX_KEY_LENGTH = 128
+#: Longer input is rejected before any other work is done on it (room for legacy keys with
+#: a 128-character secret).
+MAX_KEY_LENGTH = 160
 
 _NAMESPACE_PATTERN = r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)?"
 _NAMESPACE_RE = re.compile(rf"\A{_NAMESPACE_PATTERN}\Z")
@@ -54,8 +59,8 @@ _KEY_RE = re.compile(
     re.ASCII,
 )
 _LEGACY_KEY_RE = re.compile(
-    rf"\A(?P<lookup>[0-9A-Za-z]{{{LEGACY_PREFIX_LENGTH}}})"
-    rf"\.(?P<secret>[0-9A-Za-z]{{{LEGACY_SECRET_LENGTH}}})\Z",
+    rf"\A(?P<lookup>[0-9A-Za-z]{{1,{LEGACY_MAX_PREFIX_LENGTH}}})"
+    rf"\.(?P<secret>[0-9A-Za-z]{{{LEGACY_MIN_SECRET_LENGTH},}})\Z",
     re.ASCII,
 )
 

@@ -430,6 +430,14 @@ class AbstractAPIKey(models.Model):
         """True once ``expiry_date`` has passed."""
         return self.expiry_date is not None and self.expiry_date <= timezone.now()
 
+    def _has_expired(self) -> bool:
+        """djangorestframework-api-key's name for :attr:`has_expired`, kept for the admins
+        (``list_display``) and serializers (``source``) written for it."""
+        return self.has_expired
+
+    _has_expired.boolean = True  # type: ignore[attr-defined]
+    _has_expired.short_description = _("Has expired")  # type: ignore[attr-defined]
+
     @property
     def granted_scopes(self) -> tuple[str, ...]:
         """The stored scopes as a tuple of strings (empty if the column holds anything else)."""

@@ -152,5 +152,6 @@ class RateLimiter:
 
 
 def key_identity(api_key: Any) -> str:
-    """The counter identity of a key: its model label and primary key."""
-    return f"{api_key._meta.label_lower}:{api_key.pk}"
+    """The counter identity of a key: its model label and lookup id (unique in its table, and
+    short, where a string primary key embeds the stored hash and would make cache keys long)."""
+    return f"{api_key._meta.label_lower}:{api_key.prefix}"
