@@ -40,7 +40,8 @@ def test_parse_never_raises_and_accepts_only_well_formed_keys(raw: str) -> None:
         prefix, _, secret = raw.partition(".")
         assert 1 <= len(prefix) <= 8
         assert len(secret) >= 16
-        assert (prefix + secret).isascii() and (prefix + secret).isalnum()
+        assert (prefix + secret).isascii()
+        assert (prefix + secret).isalnum()
     else:
         assert raw.endswith(checksum(raw[:-CHECKSUM_LENGTH]))
         assert len(parsed.lookup) == LOOKUP_LENGTH

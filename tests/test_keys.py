@@ -117,7 +117,9 @@ def test_upstream_format_parses_as_legacy() -> None:
 def test_upstream_keys_of_other_lengths_parse_as_legacy(raw: str, lookup: str) -> None:
     """djangorestframework-api-key's ``KeyGenerator(prefix_length, secret_key_length)``."""
     parsed = parse_key(raw)
-    assert parsed is not None and parsed.legacy and parsed.lookup == lookup
+    assert parsed is not None
+    assert parsed.legacy
+    assert parsed.lookup == lookup
 
 
 @pytest.mark.parametrize(
