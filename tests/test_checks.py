@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from async_api_key.checks import check_settings
-from async_api_key.conf import api_key_settings
+from async_api_key.conf import DEFAULTS, api_key_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_ID_RE = re.compile(r"""id=["'](async_api_key\.[EWI]\d{3})["']""")
@@ -39,6 +40,132 @@ def test_default_settings_pass() -> None:
 def test_bad_settings_are_reported(value: dict[str, object], expected_id: str) -> None:
     with override_settings(ASYNC_API_KEY=value):
         assert _ids() == [expected_id]
+
+
+#: One wrong value of every setting, and what the error must say about it.
+BAD_VALUES: list[tuple[str, object, str]] = [
+    ("NAMESPACE", 42, "must be a string"),
+    ("HASH_ALGORITHM", None, "must be a string"),
+    ("KEYWORD", b"Api-Key", "must be a string"),
+    ("HEADER", "X API Key", "must be a header name"),
+    ("HEADER", "", "must be a header name"),
+    ("LAST_USED_INTERVAL", "1 minute", "number of seconds, 0 or more, or None"),
+    ("LAST_USED_INTERVAL", float("inf"), "number of seconds"),
+    ("CACHE_ENABLED", "yes", "True or False"),
+    ("CACHE_ENABLED", 1, "True or False"),
+    ("CACHE_TTL", "abc", "from 0 to 3600"),
+    ("CACHE_TTL", 3601, "from 0 to 3600"),
+    ("MAX_STALENESS", 0, "more than 0 to 60"),
+    ("MAX_STALENESS", float("nan"), "more than 0 to 60"),
+    ("PUSH_CHANGES", None, "True or False"),
+    ("CACHE_MAX_ENTRIES", 10.5, "whole number"),
+    ("CACHE_MAX_ENTRIES", -1, "whole number"),
+    ("NEGATIVE_CACHE_TTL", -1, "0 or more"),
+    ("NEGATIVE_CACHE_MAX_ENTRIES", True, "whole number"),
+    ("SHARED_CACHE_ALIAS", 0, "name of a cache in CACHES, or None"),
+    ("SHARED_CACHE_TTL", "60", "0 or more"),
+    ("TRUSTED_PROXY_COUNT", "one", "whole number"),
+    ("TRUSTED_PROXIES", "10.0.0.0/8", "list of networks"),
+    ("TRUSTED_PROXIES", ["10.0.0.0/8", "proxy.internal"], "'proxy.internal' is not a network"),
+    ("RATE_LIMIT_CACHE_ALIAS", None, "name of a cache in CACHES"),
+]
+
+
+def test_every_setting_has_a_bad_value_under_test() -> None:
+    assert {name for name, _, _ in BAD_VALUES} == set(DEFAULTS)
+
+
+def test_the_defaults_written_out_pass() -> None:
+    with override_settings(ASYNC_API_KEY=dict(DEFAULTS)):
+        assert _ids() == []
+        assert api_key_settings.trusted_proxies == ()
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), BAD_VALUES)
+def test_manage_py_check_names_a_wrong_setting(name: str, value: object, expected: str) -> None:
+    with override_settings(ASYNC_API_KEY={name: value}):
+        with pytest.raises(SystemCheckError) as excinfo:
+            call_command("check")
+        messages = check_settings()
+    assert f"(async_api_key.E001) ASYNC_API_KEY['{name}'] must be" in str(excinfo.value)
+    assert [message.id for message in messages] == ["async_api_key.E001"]
+    assert expected in messages[0].msg
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), BAD_VALUES)
+def test_the_settings_object_refuses_a_wrong_setting(
+    name: str, value: object, expected: str
+) -> None:
+    with override_settings(ASYNC_API_KEY={name: value}):
+        with pytest.raises(ValueError, match=rf"ASYNC_API_KEY\['{name}'\] must be"):
+            api_key_settings.cache_ttl  # noqa: B018 (any setting: they are read together)
+        assert [problem.setting for problem in api_key_settings.problems()] == [
+            f"ASYNC_API_KEY['{name}']"
+        ]
+
+
+def test_a_misspelt_setting_is_an_error_that_suggests_the_right_one() -> None:
+    with override_settings(ASYNC_API_KEY={"CACHE_TTLL": 30}):
+        with pytest.raises(SystemCheckError, match=r"'CACHE_TTLL'\] is not a setting"):
+            call_command("check")
+        (message,) = check_settings()
+        with pytest.raises(ValueError, match="CACHE_TTLL"):
+            api_key_settings.cache_ttl  # noqa: B018
+    assert message.id == "async_api_key.E001"
+    assert message.msg.endswith("Did you mean 'CACHE_TTL'?")
+
+
+def test_every_wrong_setting_is_reported_at_once() -> None:
+    values = {"CACHE_TTL": "abc", "TRUSTED_PROXY_COUNT": -1, "NAMESPCE": "x"}
+    with override_settings(ASYNC_API_KEY=values):
+        messages = check_settings()
+    assert [message.id for message in messages] == ["async_api_key.E001"] * 3
+    assert ["CACHE_TTL" in messages[0].msg, "TRUSTED_PROXY_COUNT" in messages[1].msg] == [
+        True,
+        True,
+    ]
+
+
+@pytest.mark.parametrize("value", [["CACHE_TTL", 5], "CACHE_TTL=5"])
+def test_settings_that_are_not_a_dict_are_reported(value: object) -> None:
+    with override_settings(ASYNC_API_KEY=value):
+        assert [message.msg for message in check_settings()] == [
+            f"ASYNC_API_KEY must be a dict, not {type(value).__name__}."
+        ]
+
+
+@pytest.mark.parametrize("value", ["X-Api-Key", "http_x_api_key", "", 42])
+def test_the_upstream_custom_header_must_be_a_meta_name(value: object) -> None:
+    with override_settings(API_KEY_CUSTOM_HEADER=value):
+        with pytest.raises(SystemCheckError, match=r"API_KEY_CUSTOM_HEADER must be a request"):
+            call_command("check")
+        with pytest.raises(ValueError, match="HTTP_X_API_KEY"):
+            api_key_settings.custom_header_meta_name  # noqa: B018
+
+
+def test_a_shared_cache_alias_must_name_a_cache() -> None:
+    with (
+        override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "redis"}),
+        pytest.raises(SystemCheckError, match=r"async_api_key\.E006"),
+    ):
+        call_command("check")
+    with override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
+        assert _ids() == []
+
+
+def test_a_deployment_check_warns_of_a_proxy_count_without_proxy_networks() -> None:
+    with override_settings(ASYNC_API_KEY={"TRUSTED_PROXY_COUNT": 1}):
+        assert "async_api_key.W003" in _reported_ids(deploy=True)
+        assert "async_api_key.W003" not in _reported_ids()
+    proxies = {"TRUSTED_PROXY_COUNT": 1, "TRUSTED_PROXIES": ["10.0.0.0/8"]}
+    with override_settings(ASYNC_API_KEY=proxies):
+        assert "async_api_key.W003" not in _reported_ids(deploy=True)
+    assert "async_api_key.W003" not in _reported_ids(deploy=True)
+
+
+def test_trusted_proxies_are_normalised() -> None:
+    with override_settings(ASYNC_API_KEY={"TRUSTED_PROXIES": [" 10.1.2.3/8", "2001:db8::1"]}):
+        assert api_key_settings.trusted_proxies == ("10.0.0.0/8", "2001:db8::1/128")
 
 
 def test_settings_are_reread_when_overridden() -> None:

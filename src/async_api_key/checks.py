@@ -18,6 +18,7 @@ from .reporting import APIKeyExceptionReporterFilter, key_meta_names
 
 __all__ = [
     "check_error_reports_mask_key_headers",
+    "check_forwarded_for_comes_from_trusted_proxies",
     "check_rate_limit_cache",
     "check_rate_limit_cache_is_shared",
     "check_settings",
@@ -26,12 +27,13 @@ __all__ = [
 
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Validate ``settings.ASYNC_API_KEY``."""
-    try:
-        namespace = api_key_settings.namespace
-    except ValueError as exc:
-        return [Error(str(exc), id="async_api_key.E001")]
+    """Validate ``settings.ASYNC_API_KEY`` (and the upstream ``API_KEY_CUSTOM_HEADER``)."""
+    problems = api_key_settings.problems()
+    if problems:
+        # One error per wrong setting, each naming it: all are said at once.
+        return [Error(problem.message, id="async_api_key.E001") for problem in problems]
     errors: list[CheckMessage] = []
+    namespace = api_key_settings.namespace
     if not is_valid_namespace(namespace):
         errors.append(
             Error(
@@ -57,7 +59,40 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="async_api_key.E004",
             )
         )
+    shared_alias = api_key_settings.shared_cache_alias
+    if shared_alias is not None and shared_alias not in settings.CACHES:
+        errors.append(
+            Error(
+                f"ASYNC_API_KEY['SHARED_CACHE_ALIAS'] = {shared_alias!r} names no cache in CACHES.",
+                hint=f"Use one of: {', '.join(map(repr, settings.CACHES))}, or None.",
+                id="async_api_key.E006",
+            )
+        )
     return errors
+
+
+# A deployment check: on a developer's machine nothing stands in front of runserver.
+@register(deploy=True)
+def check_forwarded_for_comes_from_trusted_proxies(
+    app_configs: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Warn when ``X-Forwarded-For`` is believed from any connection, not only proxies'."""
+    try:
+        count, proxies = api_key_settings.trusted_proxy_count, api_key_settings.trusted_proxies
+    except ValueError:
+        return []  # reported by check_settings
+    if count == 0 or proxies:
+        return []
+    return [
+        Warning(
+            f"ASYNC_API_KEY['TRUSTED_PROXY_COUNT'] = {count} believes X-Forwarded-For from "
+            "any connection: a client that reaches the application directly, not through "
+            "your proxies, chooses the address that IP allowlists check.",
+            hint="Set ASYNC_API_KEY['TRUSTED_PROXIES'] to your proxies' networks, such as "
+            "['10.0.0.0/8'].",
+            id="async_api_key.W003",
+        )
+    ]
 
 
 @register()

@@ -8,10 +8,20 @@ Values are looked up when used (and re-read when Django's ``setting_changed``
 signal fires), so ``override_settings`` in a project's tests takes effect.
 The upstream setting ``API_KEY_CUSTOM_HEADER`` of djangorestframework-api-key is
 honoured too, so migrating projects keep their configuration.
+
+Every value is checked for its type and range where the settings are first read: the
+system check ``async_api_key.E001`` names each unknown or wrong setting at start-up, and
+the settings refuse to be used (``ValueError``) rather than let a request meet them.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
@@ -22,6 +32,7 @@ from django.dispatch import receiver
 __all__ = [
     "DEFAULTS",
     "APIKeySettings",
+    "SettingProblem",
     "api_key_settings",
 ]
 
@@ -56,11 +67,175 @@ DEFAULTS: Final[dict[str, Any]] = {
     # A Django cache alias (e.g. "default" on Redis) shared by all processes; None for none.
     "SHARED_CACHE_ALIAS": None,
     "SHARED_CACHE_TTL": 60,
-    # How many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
+    # Which address is the client's (see async_api_key.networks.client_address):
+    # how many reverse proxies in front of the app append to X-Forwarded-For, and the
+    # networks (CIDR) they connect from. Both unset: REMOTE_ADDR, X-Forwarded-For ignored.
     "TRUSTED_PROXY_COUNT": 0,
+    "TRUSTED_PROXIES": (),
     # The Django cache alias that counts requests for per-key rate limits.
     "RATE_LIMIT_CACHE_ALIAS": "default",
 }
+
+
+#: The longest ``CACHE_TTL``: changes are kept in the log far longer than any entry lives.
+MAX_CACHE_TTL: Final = 3600.0
+
+#: The longest ``MAX_STALENESS``.
+MAX_STALENESS_LIMIT: Final = 60.0
+
+#: More seconds than any setting means: a larger number (or infinity) is a mistake, and
+#: would overflow a ``timedelta``.
+_FOREVER: Final = 1e9
+
+#: A header name (an RFC 9110 token), as ``HEADER`` must be.
+_HEADER_NAME_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+#: A ``request.META`` name, as ``API_KEY_CUSTOM_HEADER`` must be (``HTTP_X_API_KEY``).
+_META_NAME_RE: Final = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """A setting that is unknown, of the wrong type or out of range."""
+
+    #: The setting as a project writes it: ``ASYNC_API_KEY['CACHE_TTL']``.
+    setting: str
+    #: A sentence that names the setting and says what it must be.
+    message: str
+
+
+#: A rule returns what a value must be (``"True or False"``), or ``None`` if it is right.
+_Rule = Callable[[Any], str | None]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _seconds(highest: float = _FOREVER, *, more_than_zero: bool = False) -> _Rule:
+    lowest = "more than 0" if more_than_zero else "from 0"
+    expected = (
+        f"a number of seconds, {lowest} to {highest:g}"
+        if highest < _FOREVER
+        else f"a number of seconds, {'more than 0' if more_than_zero else '0 or more'}"
+    )
+
+    def rule(value: Any) -> str | None:
+        if not _is_number(value) or not value <= highest or value < 0:
+            return expected
+        return expected if more_than_zero and value == 0 else None
+
+    return rule
+
+
+def _optional(rule: _Rule) -> _Rule:
+    def optional_rule(value: Any) -> str | None:
+        expected = None if value is None else rule(value)
+        return None if expected is None else f"{expected}, or None"
+
+    return optional_rule
+
+
+def _whole_number(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return None if ok else "a whole number, 0 or more"
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "True or False"
+
+
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "a string"
+
+
+def _cache_alias(value: Any) -> str | None:
+    return None if isinstance(value, str) and value else "the name of a cache in CACHES"
+
+
+def _header_name(value: Any) -> str | None:
+    ok = isinstance(value, str) and _HEADER_NAME_RE.fullmatch(value)
+    return None if ok else "a header name such as 'X-API-Key'"
+
+
+def _meta_name(value: Any) -> str | None:
+    ok = isinstance(value, str) and _META_NAME_RE.fullmatch(value)
+    return None if ok else "a request.META name such as 'HTTP_X_API_KEY'"
+
+
+def _networks(value: Any) -> str | None:
+    expected = "a list of networks in CIDR notation, such as ['10.0.0.0/8']"
+    if not isinstance(value, (list, tuple)):
+        return expected
+    for network in value:
+        try:
+            ipaddress.ip_network(network.strip(), strict=False)
+        except (AttributeError, ValueError):
+            return f"{expected} ({network!r} is not a network)"
+    return None
+
+
+#: The rule of every setting in ``ASYNC_API_KEY`` (a test holds it to :data:`DEFAULTS`).
+#: What a rule cannot see (a namespace's shape, a cache alias that names no cache) is
+#: checked by ``async_api_key.checks``.
+_RULES: Final[dict[str, _Rule]] = {
+    "NAMESPACE": _text,
+    "HASH_ALGORITHM": _text,
+    "KEYWORD": _text,
+    "HEADER": _optional(_header_name),
+    "LAST_USED_INTERVAL": _optional(_seconds()),
+    "CACHE_ENABLED": _boolean,
+    "CACHE_TTL": _seconds(MAX_CACHE_TTL),
+    "MAX_STALENESS": _seconds(MAX_STALENESS_LIMIT, more_than_zero=True),
+    "PUSH_CHANGES": _boolean,
+    "CACHE_MAX_ENTRIES": _whole_number,
+    "NEGATIVE_CACHE_TTL": _seconds(),
+    "NEGATIVE_CACHE_MAX_ENTRIES": _whole_number,
+    "SHARED_CACHE_ALIAS": _optional(_cache_alias),
+    "SHARED_CACHE_TTL": _seconds(),
+    "TRUSTED_PROXY_COUNT": _whole_number,
+    "TRUSTED_PROXIES": _networks,
+    "RATE_LIMIT_CACHE_ALIAS": _cache_alias,
+}
+
+
+def _problems(user_values: object, custom_header: object) -> list[SettingProblem]:
+    """Every unknown setting and every value of the wrong type or out of range."""
+    if not isinstance(user_values, Mapping):
+        return [
+            SettingProblem(
+                SETTINGS_NAME,
+                f"{SETTINGS_NAME} must be a dict, not {type(user_values).__name__}.",
+            )
+        ]
+    problems: list[SettingProblem] = []
+    for name, value in user_values.items():
+        setting = f"{SETTINGS_NAME}[{name!r}]"
+        if name not in _RULES:
+            close = difflib.get_close_matches(str(name), _RULES, n=1)
+            did_you_mean = f" Did you mean {close[0]!r}?" if close else ""
+            problems.append(SettingProblem(setting, f"{setting} is not a setting.{did_you_mean}"))
+            continue
+        expected = _RULES[name](value)
+        if expected is not None:
+            problems.append(
+                SettingProblem(setting, f"{setting} must be {expected}, not {value!r}.")
+            )
+    expected = _optional(_meta_name)(custom_header)
+    if expected is not None:
+        setting = UPSTREAM_CUSTOM_HEADER_SETTING
+        problems.append(
+            SettingProblem(setting, f"{setting} must be {expected}, not {custom_header!r}.")
+        )
+    return problems
+
+
+def _read_django_settings() -> tuple[Any, Any]:
+    # getattr() of an unset setting raises and catches inside Django's lazy settings, which
+    # costs microseconds: read these only when the settings are (re)loaded, never per request.
+    user_values = getattr(settings, SETTINGS_NAME, None)
+    custom_header = getattr(settings, UPSTREAM_CUSTOM_HEADER_SETTING, None)
+    return ({} if user_values is None else user_values), custom_header
 
 
 class APIKeySettings:
@@ -74,20 +249,25 @@ class APIKeySettings:
 
     def _values(self) -> dict[str, Any]:
         if self._merged is None:
-            user_values: dict[str, Any] = dict(getattr(settings, SETTINGS_NAME, None) or {})
-            unknown = sorted(set(user_values) - set(DEFAULTS))
-            if unknown:
-                raise ValueError(f"Unknown {SETTINGS_NAME} settings: {', '.join(unknown)}.")
+            user_values, custom_header = _read_django_settings()
+            problems = _problems(user_values, custom_header)
+            if problems:
+                raise ValueError(" ".join(problem.message for problem in problems))
             merged = {**DEFAULTS, **user_values}
-            _validate_numbers(merged)
+            merged["TRUSTED_PROXIES"] = tuple(
+                str(ipaddress.ip_network(network.strip(), strict=False))
+                for network in merged["TRUSTED_PROXIES"]
+            )
+            merged[UPSTREAM_CUSTOM_HEADER_SETTING] = custom_header
             self._caching = bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0
             self._max_staleness = float(merged["MAX_STALENESS"])
             self._merged = merged
-            # Read once here: getattr() of an unset setting raises and catches inside
-            # Django's lazy settings, which costs microseconds on every request.
-            custom = getattr(settings, UPSTREAM_CUSTOM_HEADER_SETTING, None)
-            self._merged[UPSTREAM_CUSTOM_HEADER_SETTING] = None if custom is None else str(custom)
         return self._merged
+
+    def problems(self) -> list[SettingProblem]:
+        """Every setting that is unknown, of the wrong type or out of range, read afresh
+        from Django's settings (the system check ``async_api_key.E001`` reports them)."""
+        return _problems(*_read_django_settings())
 
     def reload(self) -> None:
         """Forget cached values; the next access reads Django's settings again."""
@@ -172,44 +352,14 @@ class APIKeySettings:
         return int(self._values()["TRUSTED_PROXY_COUNT"])
 
     @property
+    def trusted_proxies(self) -> tuple[str, ...]:
+        """The networks of trusted reverse proxies, normalised (``"10.0.0.0/8"``)."""
+        networks: tuple[str, ...] = self._values()["TRUSTED_PROXIES"]
+        return networks
+
+    @property
     def rate_limit_cache_alias(self) -> str:
         return str(self._values()["RATE_LIMIT_CACHE_ALIAS"])
-
-
-#: The longest ``CACHE_TTL``: changes are kept in the log far longer than any entry lives.
-MAX_CACHE_TTL: Final = 3600.0
-
-
-def _validate_numbers(values: dict[str, Any]) -> None:
-    """Refuse settings of the wrong type or out of range, where they are first read (and so
-    in ``manage.py check``, ``async_api_key.E001``), never on a request."""
-    for name, upper in (("CACHE_TTL", MAX_CACHE_TTL), ("MAX_STALENESS", 60.0)):
-        value = values[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a number of seconds.")
-        if not 0 <= value <= upper:
-            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be between 0 and {upper:g} seconds.")
-    if values["MAX_STALENESS"] <= 0:
-        raise ValueError(f"{SETTINGS_NAME}['MAX_STALENESS'] must be more than 0 seconds.")
-    for name in ("NEGATIVE_CACHE_TTL", "SHARED_CACHE_TTL"):
-        value = values[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
-            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a number of seconds, 0 or more.")
-    for name in ("CACHE_MAX_ENTRIES", "NEGATIVE_CACHE_MAX_ENTRIES", "TRUSTED_PROXY_COUNT"):
-        value = values[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be a whole number, 0 or more.")
-    interval = values["LAST_USED_INTERVAL"]
-    if interval is not None and (
-        isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval >= 0
-    ):
-        raise ValueError(
-            f"{SETTINGS_NAME}['LAST_USED_INTERVAL'] must be a number of seconds, 0 or more, "
-            "or None."
-        )
-    for name in ("CACHE_ENABLED", "PUSH_CHANGES"):
-        if not isinstance(values[name], bool):
-            raise ValueError(f"{SETTINGS_NAME}['{name}'] must be True or False.")
 
 
 api_key_settings = APIKeySettings()
