@@ -4,12 +4,19 @@ A key's ``allowed_networks`` is a list of networks in CIDR notation, IPv4 or IPv
 (``"203.0.113.0/24"``, ``"2001:db8::/32"``, or a single address). An empty list
 allows every address.
 
-The client address is ``REMOTE_ADDR`` unless ``ASYNC_API_KEY["TRUSTED_PROXY_COUNT"]``
-says how many reverse proxies stand in front of the application. Each proxy appends
-the address it received the connection from to ``X-Forwarded-For``, so with ``N``
-trusted proxies the client is the ``N``-th entry from the right: the one the
-outermost trusted proxy added. Entries further left were written by the client and
-are never believed.
+The client address is ``REMOTE_ADDR`` unless the settings say which reverse proxies
+stand in front of the application. Each proxy appends the address it received the
+connection from to ``X-Forwarded-For``; entries further left than the outermost trusted
+proxy's were written by the client and are never believed. Two settings decide:
+
+- ``TRUSTED_PROXIES`` (networks) says *who may speak*: ``X-Forwarded-For`` is read only
+  when ``REMOTE_ADDR`` is in one of them; any other connection's address is its own.
+- ``TRUSTED_PROXY_COUNT`` (``N``) says *which entry*: the ``N``-th from the right. Without
+  it, the right-most entry that is not in ``TRUSTED_PROXIES`` is the client (the
+  left-most, when every entry is a trusted proxy).
+
+A count without networks believes whoever connects: right only when no client can reach
+the application except through the proxies (system check ``async_api_key.W003``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
+
+from .conf import api_key_settings
 
 __all__ = [
     "client_address",
@@ -69,6 +78,25 @@ def parse_address(value: object) -> IPAddress | None:
     return address
 
 
+def parse_forwarded_address(entry: str) -> IPAddress | None:
+    """Parse one ``X-Forwarded-For`` entry, which some proxies write with a port
+    (``203.0.113.7:5678``, ``[2001:db8::7]:443``). ``None`` if it is no address."""
+    entry = entry.strip()
+    if entry.startswith("["):
+        host, bracket, port = entry[1:].partition("]")
+        if not bracket or (port and not (port[:1] == ":" and port[1:].isdigit())):
+            return None
+        return parse_address(host)
+    host, colon, port = entry.partition(":")
+    if colon and ":" not in port:  # one colon: IPv4 and a port; more: a bare IPv6 address
+        return parse_address(host) if port.isdigit() else None
+    return parse_address(entry)
+
+
+def _in_any(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
 def is_allowed(address: IPAddress | None, networks: Sequence[str]) -> bool:
     """Tell whether ``address`` is in one of ``networks``; an empty list allows all."""
     if not networks:
@@ -79,17 +107,43 @@ def is_allowed(address: IPAddress | None, networks: Sequence[str]) -> bool:
         parsed = _parsed(tuple(networks))
     except (ValueError, TypeError):
         return False  # a corrupt allowlist (bad text, or not text at all) admits no one
-    return any(address.version == network.version and address in network for network in parsed)
+    return _in_any(address, parsed)
 
 
-def client_address(meta: Mapping[str, Any], trusted_proxy_count: int = 0) -> IPAddress | None:
-    """The client's address of a request, from ``REMOTE_ADDR`` or ``X-Forwarded-For``."""
-    if trusted_proxy_count <= 0:
-        return parse_address(meta.get("REMOTE_ADDR"))
+def client_address(
+    meta: Mapping[str, Any],
+    trusted_proxy_count: int | None = None,
+    trusted_proxies: Iterable[str] | None = None,
+) -> IPAddress | None:
+    """The client's address of a request, from ``REMOTE_ADDR`` or ``X-Forwarded-For``.
+
+    ``trusted_proxy_count`` and ``trusted_proxies`` default to the settings
+    ``TRUSTED_PROXY_COUNT`` and ``TRUSTED_PROXIES``; see the module's docstring.
+    ``None`` when the address cannot be known: an allowlist then admits no one.
+    """
+    if trusted_proxy_count is None:
+        trusted_proxy_count = api_key_settings.trusted_proxy_count
+    proxies = _parsed(
+        tuple(api_key_settings.trusted_proxies if trusted_proxies is None else trusted_proxies)
+    )
+    remote = parse_address(meta.get("REMOTE_ADDR"))
+    if trusted_proxy_count <= 0 and not proxies:
+        return remote
+    if proxies and (remote is None or not _in_any(remote, proxies)):
+        return remote  # not a trusted proxy: what it says about others is not believed
     forwarded = meta.get("HTTP_X_FORWARDED_FOR")
+    if trusted_proxy_count > 0:
+        if not isinstance(forwarded, str):
+            return None
+        hops = forwarded.split(",")
+        if len(hops) < trusted_proxy_count:
+            return None  # fewer hops than proxies: misconfigured or forged, believe nothing
+        return parse_forwarded_address(hops[-trusted_proxy_count])
     if not isinstance(forwarded, str):
-        return None
-    hops = [hop.strip() for hop in forwarded.split(",")]
-    if len(hops) < trusted_proxy_count:
-        return None  # fewer hops than proxies: misconfigured or forged, believe nothing
-    return parse_address(hops[-trusted_proxy_count])
+        return remote  # a trusted proxy's own request
+    address = None
+    for hop in reversed(forwarded.split(",")):
+        address = parse_forwarded_address(hop)
+        if address is None or not _in_any(address, proxies):
+            return address  # the first hop no trusted proxy vouches for, or garbage
+    return address  # every hop a trusted proxy: the chain began at the left-most
