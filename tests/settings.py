@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "tests.command_app",
     "tests.admin_custom_app",
     "tests.upstream_project",
+    "tests.default_model_project",
 ]
 
 MIDDLEWARE = [

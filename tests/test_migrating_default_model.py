@@ -16,12 +16,14 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client, modify_settings
+from django.db.migrations.executor import MigrationExecutor
+from django.test import Client, modify_settings, override_settings
 from django.utils import timezone
 from rest_framework_api_key.crypto import KeyGenerator
 from rest_framework_api_key.models import APIKey as UpstreamAPIKey
 
 from async_api_key.models import APIKey
+from tests.default_model_project.models import Webhook
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,7 +35,7 @@ pytestmark = [
 def restores_the_old_table() -> Iterator[None]:
     """The cleanup step drops djangorestframework-api-key's table: bring it back after."""
     yield
-    call_command("migrate", "rest_framework_api_key", verbosity=0)
+    call_command("migrate", verbosity=0)
 
 
 def _statuses(raw: str) -> list[int]:
@@ -90,3 +92,59 @@ def test_the_guide_moves_every_key_and_removes_the_old_table(
     with modify_settings(INSTALLED_APPS={"remove": ["rest_framework_api_key"]}):
         call_command("check", fail_level="WARNING")
         assert _statuses(live) == [200, 200]
+
+
+HISTORY = {"default_model_project": "tests.default_model_project.history"}
+
+
+def _migrate_app(target: str) -> None:
+    """Migrate the project's app as its migrations were before the squash."""
+    with override_settings(MIGRATION_MODULES=HISTORY):
+        call_command("migrate", "default_model_project", target, verbosity=0)
+
+
+def test_foreign_keys_to_the_old_model_follow_their_keys(restores_the_old_table: None) -> None:
+    """Path A with a model of the project's own pointing at djangorestframework-api-key's
+    ``APIKey``: the guide's steps re-point it by prefix, squash the dependency away, and the
+    old app then leaves without taking the project's table with it."""
+    # The project as it was: Webhook.api_key -> the old APIKey. (Built afresh: going back
+    # through the history from the squashed table would reuse an index name on PostgreSQL.)
+    call_command("migrate", "default_model_project", "zero", verbosity=0)
+    _migrate_app("0001_initial")
+    with override_settings(MIGRATION_MODULES=HISTORY):
+        historical = (
+            MigrationExecutor(connection)
+            .loader.project_state(("default_model_project", "0001_initial"))
+            .apps
+        )
+    OldWebhook = historical.get_model("default_model_project", "Webhook")
+    keys = {}
+    for name in ("ci", "partner"):
+        upstream, raw = UpstreamAPIKey.objects.create_key(name=name)
+        OldWebhook.objects.create(api_key_id=upstream.pk, url=f"https://{name}.example/hook")
+        keys[name] = raw
+
+    call_command("importapikeys", stdout=StringIO())  # A1
+    _migrate_app("0004_webhook_api_key_to_the_new_model")  # the three migrations of the guide
+
+    # The squashed migration, without its dependency on the old app, is all that is left.
+    hooks = {hook.url: hook.api_key for hook in Webhook.objects.select_related("api_key")}
+    for name, raw in keys.items():
+        assert hooks[f"https://{name}.example/hook"] == APIKey.objects.get_from_key(raw)
+    UpstreamAPIKey.objects.all().delete()  # A2
+    call_command("migrate", "rest_framework_api_key", "zero", verbosity=0)
+    assert Webhook.objects.count() == 2, "the project's table survived the old app's removal"
+    with modify_settings(INSTALLED_APPS={"remove": ["rest_framework_api_key"]}):
+        executor = MigrationExecutor(connection)
+        assert not executor.migration_plan(executor.loader.graph.leaf_nodes())
+        assert _statuses(keys["ci"]) == [200, 200]
+
+
+def test_without_the_squash_removing_the_old_app_would_drop_the_projects_table() -> None:
+    """Why the guide squashes: the project's migrations that depend on the old app would be
+    unapplied with it."""
+    with override_settings(MIGRATION_MODULES=HISTORY):
+        plan = MigrationExecutor(connection).migration_plan([("rest_framework_api_key", None)])
+    assert ("default_model_project", "0001_initial") in {
+        (migration.app_label, migration.name) for migration, backwards in plan if backwards
+    }

@@ -218,15 +218,6 @@ def test_the_rate_limit_counter_key_fits_memcached_with_a_cache_key_prefix() -> 
 # --- findings: docs/migrating.md -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "docs/migrating.md A2 deletes every row of rest_framework_api_key.APIKey with no word "
-        "on the project's own foreign keys to it: those rows are cascaded away (or the delete "
-        "fails on PROTECT) and 'migrate rest_framework_api_key zero' is refused while the "
-        "project's migrations depend on it; the integer APIKey needs its FKs re-pointed first"
-    ),
-)
 def test_path_a_says_what_becomes_of_foreign_keys_to_the_old_model() -> None:
     guide = (DOCS / "migrating.md").read_text()
     path_a = guide.split("## Path A", 1)[1].split("## Path B", 1)[0]
