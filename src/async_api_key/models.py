@@ -77,6 +77,19 @@ class APIKeyQuerySet(QuerySet[_KeyT], Generic[_KeyT]):
     """Bulk ``update()`` and ``delete()`` record the change of every key they touch."""
 
     def update(self, **kwargs: Any) -> int:
+        # Unlike Django's update(), this one validates (and normalises) the policy fields it
+        # is given as save() does: ValidationError, and nothing written. An expression is
+        # the database's to compute, so it passes as it is.
+        policy = {
+            name: value
+            for name, value in kwargs.items()
+            if name in ("scopes", "allowed_networks", "rate_limit")
+            and not hasattr(value, "resolve_expression")
+        }
+        if policy:
+            probe = self.model(**policy)
+            probe._validate_policy_fields()
+            kwargs |= {name: getattr(probe, name) for name in policy}
         with transaction.atomic(using=self.db):
             record_change(self.model, self.values_list("prefix", flat=True), using=self.db)
             return super().update(**kwargs)
