@@ -192,7 +192,10 @@ def test_a_plain_check_says_nothing_about_a_local_memory_rate_limit_cache() -> N
 
 
 def test_a_deployment_check_says_that_a_local_memory_cache_counts_per_process() -> None:
-    assert "async_api_key.I001" in _reported_ids(deploy=True)
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ):
+        assert "async_api_key.I001" in _reported_ids(deploy=True)
     with override_settings(
         CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
     ):
