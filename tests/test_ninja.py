@@ -16,11 +16,13 @@ from django.db.backends.utils import CursorWrapper
 from django.http import HttpRequest
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from ninja import NinjaAPI
+from ninja.security import django_auth
 from ninja.testing import TestAsyncClient, TestClient
 from ninja.testing.client import NinjaResponse
 
 from async_api_key.models import AbstractAPIKey, APIKey
-from async_api_key.ninja import APIKeyAuth, APIKeyRefused, document_scopes
+from async_api_key.ninja import APIKeyAuth, APIKeyRefused, document_scopes, register_error_handler
+from async_api_key.refusals import NOT_PROVIDED_DETAIL
 from async_api_key.verification import Reason
 from tests.conftest import HopCounter
 from tests.key_factories import (
@@ -43,7 +45,10 @@ from tests.testapp.models import Organization, OrganizationAPIKey
 client = TestClient(api)
 async_client = TestAsyncClient(api)
 
-UNAUTHORIZED = {"detail": "Unauthorized"}
+#: Ninja's 401 once no auth accepted the request, as register_error_handler answers it: the
+#: body of the refused key and the challenge, as the DRF adapter answers.
+NOT_PROVIDED = {"detail": NOT_PROVIDED_DETAIL}
+INVALID = {"detail": "Invalid or missing API key.", "code": "invalid_api_key"}
 SCOPE_REFUSAL = {
     "detail": "This API key lacks the required scope(s): orders:read",
     "code": "insufficient_scope",
@@ -159,14 +164,14 @@ CASES = [
     Case("valid", _valid, 200),
     Case("valid in X-API-Key", _valid_in_x_api_key, 200),
     Case("valid with a wildcard scope", _valid_with_wildcard_scope, 200, scoped=True),
-    Case("missing", _missing, 401, UNAUTHORIZED),
-    Case("another auth scheme", _other_scheme, 401, UNAUTHORIZED),
-    Case("malformed", _malformed, 401, UNAUTHORIZED),
-    Case("unknown", _unknown, 401, UNAUTHORIZED),
-    Case("wrong secret", _invalid_secret, 401, UNAUTHORIZED),
-    Case("revoked", _revoked, 401, UNAUTHORIZED),
-    Case("expired", _expired, 401, UNAUTHORIZED),
-    Case("owner retired", _owner_retired, 401, UNAUTHORIZED, custom_model_only=True),
+    Case("missing", _missing, 401, NOT_PROVIDED),
+    Case("another auth scheme", _other_scheme, 401, NOT_PROVIDED),
+    Case("malformed", _malformed, 401, INVALID),
+    Case("unknown", _unknown, 401, INVALID),
+    Case("wrong secret", _invalid_secret, 401, INVALID),
+    Case("revoked", _revoked, 401, INVALID),
+    Case("expired", _expired, 401, INVALID),
+    Case("owner retired", _owner_retired, 401, INVALID, custom_model_only=True),
     Case("lacks the scope", _lacks_scope, 403, SCOPE_REFUSAL, scoped=True),
     Case("outside its allowed networks", _outside_allowed_networks, 403, IP_REFUSAL),
     Case("key store unavailable", _store_unavailable, 503, UNAVAILABLE),
@@ -195,6 +200,8 @@ def _check(response: NinjaResponse, model: KeyModel, case: Case) -> None:
             assert data["organization"] == "Acme"
     else:
         assert response.json() == case.body
+    if case.status == 401:
+        assert response.headers["WWW-Authenticate"] == 'Api-Key realm="api"'
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,7 +229,8 @@ def test_sync_endpoint_outcomes(
 @pytest.mark.django_db
 def test_refused_keys_cannot_be_told_apart() -> None:
     answers = set()
-    for prepare in (_missing, _malformed, _unknown, _invalid_secret, _revoked, _expired):
+    # (A request without a key is answered in other words: its sender knows it sent none.)
+    for prepare in (_malformed, _unknown, _invalid_secret, _revoked, _expired):
         response = client.get("/sync/whoami", headers=prepare(APIKey, pytest.MonkeyPatch()))
         answers.add((response.status_code, response.content, tuple(sorted(response.headers))))
     assert len(answers) == 1
@@ -374,7 +382,8 @@ def test_combined_auth_falls_back_to_the_session_when_the_key_is_not_usable(
 def test_combined_auth_answers_401_when_nothing_authenticates() -> None:
     response = client.get("/sync/combined", headers=_unknown(APIKey, pytest.MonkeyPatch()))
     assert response.status_code == 401
-    assert response.json() == UNAUTHORIZED
+    assert response.json() == INVALID
+    assert response.headers["WWW-Authenticate"] == 'Api-Key realm="api"'
 
 
 @pytest.mark.django_db(transaction=True)
@@ -694,3 +703,34 @@ def test_the_error_handler_adds_retry_after_in_the_apis_own_format() -> None:
     assert response["Retry-After"] == "3"
     assert "error" in response.content.decode()
     assert not answer(RequestFactory().get("/"), Throttled(wait=None)).has_header("Retry-After")
+
+
+@pytest.mark.django_db
+def test_without_the_error_handler_ninja_keeps_its_own_401() -> None:
+    """register_error_handler is what gives the 401 its body and challenge."""
+    bare = NinjaAPI(urls_namespace="async_api_key_ninja_bare_401")
+
+    @bare.get("/orders", auth=APIKeyAuth())
+    def orders(request: HttpRequest) -> list[str]:
+        return []
+
+    response = TestClient(bare).get("/orders", headers={"X-API-Key": "ak_not_a_key"})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Unauthorized"}
+    assert "WWW-Authenticate" not in response.headers
+
+
+@pytest.mark.django_db
+def test_an_operation_without_an_api_key_auth_keeps_ninjas_401() -> None:
+    """The handler answers only the refusals an APIKeyAuth noted."""
+    other = NinjaAPI(urls_namespace="async_api_key_ninja_other_401")
+    register_error_handler(other)
+
+    @other.get("/session-only", auth=django_auth)
+    def session_only(request: HttpRequest) -> list[str]:
+        return []
+
+    response = TestClient(other).get("/session-only", headers={"X-API-Key": "ak_not_a_key"})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Unauthorized"}
+    assert "WWW-Authenticate" not in response.headers

@@ -40,9 +40,14 @@ async def test_live_async_endpoint_accepts_a_key_and_refuses_it_once_revoked(
 
         missing = await http.get(url)
         assert missing.status_code == 401
-        assert missing.json() == {"detail": "Unauthorized"}
+        assert missing.json() == {"detail": "Authentication credentials were not provided."}
+        assert missing.headers["WWW-Authenticate"] == 'Api-Key realm="api"'
 
         await api_key.arevoke()
         revoked = await http.get(url, headers={"Authorization": f"Api-Key {raw}"})
         assert revoked.status_code == 401
-        assert revoked.json() == {"detail": "Unauthorized"}
+        assert revoked.json() == {
+            "detail": "Invalid or missing API key.",
+            "code": "invalid_api_key",
+        }
+        assert revoked.headers["WWW-Authenticate"] == 'Api-Key realm="api"'

@@ -104,13 +104,23 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_both_frameworks_answer_alike(case: Case) -> None:
+    """Status, refusal body and challenge header: the same from both adapters."""
     answers = {}
     for framework, url in FRAMEWORKS.items():
         response = Client(**case.headers()).get(url.format(case.endpoint))
-        answers[framework] = response.status_code
+        refusal = response.json() if response.status_code != 200 else None
+        answers[framework] = (response.status_code, refusal, response.get("WWW-Authenticate"))
         if case.code is not None:
             assert response.json()["code"] == case.code, framework
-    assert answers == {"ninja": case.status, "drf": case.status}
+    assert answers["ninja"] == answers["drf"]
+    status, body, challenge = answers["ninja"]
+    assert status == case.status
+    if status == 401:
+        assert challenge == 'Api-Key realm="api"'
+        assert body is not None
+        assert set(body) <= {"detail", "code"}
+    else:
+        assert challenge is None
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

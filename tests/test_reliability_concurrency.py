@@ -75,7 +75,7 @@ class Presented:
     @property
     def answer(self) -> tuple[int, dict[str, str]]:
         if self.accepted_as is None:
-            return 401, {"detail": "Unauthorized"}
+            return 401, {"detail": "Invalid or missing API key.", "code": "invalid_api_key"}
         return 200, {"key": self.accepted_as}
 
 

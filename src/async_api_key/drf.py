@@ -34,6 +34,7 @@ from .ratelimit import (
     key_identity,
     parse_stored_rate,
 )
+from .refusals import REALM, RefusalKind, challenge
 from .reporting import masks_key_locals
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
@@ -226,7 +227,7 @@ class BaseHasAPIKey(permissions.BasePermission):
                 f"{type(self).__name__} must set `model` to the API key model to check against."
             )
         outcome = _verify_once(request, self.model, self.get_key(request))
-        if outcome.reason is Reason.UNAVAILABLE:
+        if outcome.refusal_kind is RefusalKind.UNAVAILABLE:
             raise APIKeyStoreUnavailable(outcome)
         scopes = self.get_required_scopes(request, view)
         if scopes:  # requiring none leaves the outcome as it is: skip the call
@@ -234,8 +235,8 @@ class BaseHasAPIKey(permissions.BasePermission):
         if outcome.is_valid:
             return True
         if (
-            outcome.reason is not Reason.MISSING
-            and not outcome.is_authenticated
+            outcome.refusal_kind is RefusalKind.CHALLENGE
+            and outcome.reason is not Reason.MISSING
             and request.authenticators
             and not request.successful_authenticator
         ):
@@ -296,7 +297,7 @@ class APIKeyAuthentication(BaseAuthentication):
 
     model: ClassVar[type[AbstractAPIKey]] = APIKey
     key_parser: ClassVar[KeyParser] = KeyParser()
-    www_authenticate_realm: ClassVar[str] = "api"
+    www_authenticate_realm: ClassVar[str] = REALM
 
     @masks_key_locals
     def authenticate(self, request: Request) -> tuple[Any, AbstractAPIKey] | None:
@@ -307,9 +308,11 @@ class APIKeyAuthentication(BaseAuthentication):
         api_key = outcome.api_key
         if outcome.is_valid and api_key is not None:  # the usual case first, with one test
             return self.get_user(api_key), api_key
-        if outcome.reason is Reason.UNAVAILABLE:
+        # The refusal kinds, mapped to DRF once (see async_api_key.refusals).
+        kind = outcome.refusal_kind
+        if kind is RefusalKind.UNAVAILABLE:
             raise APIKeyStoreUnavailable(outcome)
-        if outcome.is_authenticated and not outcome.is_valid:
+        if kind is RefusalKind.FORBIDDEN:
             raise APIKeyRefused(outcome)  # genuine key, refused by policy: no other auth runs
         raise InvalidAPIKey(outcome, self.authenticate_header(request))
 
@@ -323,7 +326,7 @@ class APIKeyAuthentication(BaseAuthentication):
         return unauthenticated_user() if unauthenticated_user is not None else None
 
     def authenticate_header(self, request: Request) -> str:
-        return f'{self.key_parser.keyword} realm="{self.www_authenticate_realm}"'
+        return challenge(self.key_parser.keyword, self.www_authenticate_realm)
 
 
 class APIKeyRateThrottle(BaseThrottle):

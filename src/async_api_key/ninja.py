@@ -27,7 +27,7 @@ from typing import Any, Final, cast
 import ninja
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import HttpError, Throttled
+from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 from ninja.security.apikey import APIKeyBase
@@ -44,6 +44,7 @@ from .ratelimit import (
     parse_rate,
     parse_stored_rate,
 )
+from .refusals import RefusalKind, challenge
 from .reporting import masks_key_locals
 from .scopes import validate_scopes
 from .verification import Reason, VerificationOutcome, get_verifier
@@ -55,6 +56,9 @@ __all__ = [
     "document_scopes",
     "register_error_handler",
 ]
+
+#: Request attribute holding the first key an APIKeyAuth refused: (outcome, key source).
+_CHALLENGE_ATTRIBUTE: Final = "_async_api_key_challenge"
 
 #: Request attribute holding the rate decision APIKeyAuth counted: (identity, rate, decision).
 _RATE_DECISION_ATTRIBUTE: Final = "_async_api_key_rate_decision"
@@ -93,9 +97,16 @@ class APIKeyRefused(HttpError):
 
 
 def register_error_handler(api: NinjaAPI) -> None:
-    """Answer :class:`APIKeyRefused` on ``api`` with the outcome's full JSON body.
+    """Answer ``api``'s key refusals as the DRF adapter does: same status, body and headers.
 
-    The body is rendered by ``api.create_response``, so the API's renderer is honoured. On
+    - :class:`APIKeyRefused` (403, 503) gets the outcome's full JSON body.
+    - Ninja's own 401, once no auth of the operation accepted the request, gets the body of
+      the key an :class:`APIKeyAuth` refused (``invalid_api_key``; a missing key in DRF's
+      words) and the ``WWW-Authenticate`` challenge, where Ninja alone answers
+      ``{"detail": "Unauthorized"}`` with no challenge. When no ``APIKeyAuth`` ran, Ninja's
+      answer stays as it is.
+
+    Bodies are rendered by ``api.create_response``, so the API's renderer is honoured. On
     django-ninja < 1.7, which does not send ``Retry-After`` with a 429 itself, it also adds
     that header to throttled answers (whose body stays the API's ``HttpError`` format).
     """
@@ -107,7 +118,21 @@ def register_error_handler(api: NinjaAPI) -> None:
         refusal = cast(APIKeyRefused, exc)
         return api.create_response(request, refusal.body, status=refusal.status_code)
 
+    def answer_unauthenticated(
+        request: HttpRequest, exc: Exception | type[Exception]
+    ) -> HttpResponse:
+        refused: tuple[VerificationOutcome[Any], KeySource] | None = getattr(
+            request, _CHALLENGE_ATTRIBUTE, None
+        )
+        if refused is None:  # no APIKeyAuth on this operation: Ninja's own answer
+            return api.create_response(request, {"detail": "Unauthorized"}, status=401)
+        outcome, key_source = refused
+        response = api.create_response(request, outcome.error_body(), status=outcome.status_code)
+        response["WWW-Authenticate"] = challenge(key_source.effective_keyword)
+        return response
+
     api.add_exception_handler(APIKeyRefused, answer_refusal)
+    api.add_exception_handler(AuthenticationError, answer_unauthenticated)
     if not _NINJA_SENDS_RETRY_AFTER:
         api.add_exception_handler(Throttled, _retry_after_answer(api))
 
@@ -188,9 +213,14 @@ class APIKeyAuth(APIKeyBase):
                 default = self.rate_limit if isinstance(self.rate_limit, str) else None
                 await _count_request(request, outcome.api_key, default)
             return outcome.api_key
-        if outcome.is_authenticated or outcome.reason is Reason.UNAVAILABLE:
-            raise APIKeyRefused(outcome)
-        return None
+        # The refusal kinds, mapped to Ninja once (see async_api_key.refusals).
+        if outcome.refusal_kind is RefusalKind.CHALLENGE:
+            # None lets the next auth of ``auth=[...]`` try; if none accepts, Ninja's 401 is
+            # answered with this outcome (register_error_handler). The first refusal counts.
+            if not hasattr(request, _CHALLENGE_ATTRIBUTE):
+                setattr(request, _CHALLENGE_ATTRIBUTE, (outcome, self.key_source))
+            return None
+        raise APIKeyRefused(outcome)  # forbidden (403) or unavailable (503): the chain stops
 
     # OpenAPI
 

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -40,6 +39,15 @@ from .keys import MAX_KEY_LENGTH, ParsedKey, parse_key
 from .lookup import KeyLoader
 from .networks import client_address, is_allowed
 from .password_hash_budget import password_hash_budget
+from .reasons import POLICY_REASONS, Reason
+from .refusals import (
+    RefusalKind,
+    error_body,
+    error_code,
+    error_detail,
+    refusal_kind,
+    status_code,
+)
 from .reporting import masks_key_locals
 from .scopes import missing_scopes
 from .signals import asend, verification_failed, verification_succeeded
@@ -58,33 +66,6 @@ __all__ = [
 logger = logging.getLogger("async_api_key")
 
 _KeyT = TypeVar("_KeyT", bound="AbstractAPIKey")
-
-
-class Reason(str, Enum):
-    """Why a verification ended as it did. The values are stable: log and match on them."""
-
-    VALID = "valid"
-    MISSING = "missing"
-    MALFORMED = "malformed"
-    UNKNOWN = "unknown"
-    INVALID_SECRET = "invalid_secret"  # noqa: S105  (a reason, not a secret)
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-    #: The key is genuine but the manager's ``get_usable_keys()`` leaves it out.
-    UNUSABLE = "unusable"
-    INSUFFICIENT_SCOPE = "insufficient_scope"
-    #: The key is genuine but the request comes from outside its allowed networks.
-    IP_NOT_ALLOWED = "ip_not_allowed"
-    #: The key store could not be reached; nothing was decided about the key.
-    UNAVAILABLE = "unavailable"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-#: Reasons for which the presented key is genuine and usable, but the request is refused
-#: by policy: adapters answer 403 and stop trying other authentication methods.
-POLICY_REASONS = frozenset({Reason.INSUFFICIENT_SCOPE, Reason.IP_NOT_ALLOWED})
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -126,15 +107,14 @@ class VerificationOutcome(Generic[_KeyT]):
         return self.reason is Reason.VALID or self.reason in POLICY_REASONS
 
     @property
+    def refusal_kind(self) -> RefusalKind:
+        """How this outcome is answered over HTTP (see :mod:`async_api_key.refusals`)."""
+        return refusal_kind(self.reason)
+
+    @property
     def status_code(self) -> int:
         """The HTTP status both adapters answer with: 200, 401, 403 or 503."""
-        if self.reason is Reason.VALID:
-            return 200
-        if self.reason in POLICY_REASONS:
-            return 403
-        if self.reason is Reason.UNAVAILABLE:
-            return 503
-        return 401
+        return status_code(self.reason)
 
     @property
     def error_code(self) -> str:
@@ -143,32 +123,17 @@ class VerificationOutcome(Generic[_KeyT]):
         Every 401 gets the one code ``invalid_api_key``: a client cannot tell an
         unknown key from a revoked or expired one (no oracle).
         """
-        if self.reason in POLICY_REASONS or self.reason is Reason.VALID:
-            return self.reason.value
-        if self.reason is Reason.UNAVAILABLE:
-            return "api_key_verification_unavailable"
-        return "invalid_api_key"
+        return error_code(self.reason)
 
     @property
     def error_detail(self) -> str:
         """A human-readable message for a refused request, safe to send to the client."""
-        if self.reason is Reason.INSUFFICIENT_SCOPE:
-            return "This API key lacks the required scope(s): " + ", ".join(self.missing_scopes)
-        if self.reason is Reason.IP_NOT_ALLOWED:
-            return "This API key may not be used from this address."
-        if self.reason is Reason.UNAVAILABLE:
-            return "API key verification is temporarily unavailable. Try again later."
-        if self.reason is Reason.VALID:
-            return ""
-        return "Invalid or missing API key."
+        return error_detail(self.reason, self.missing_scopes)
 
     def error_body(self) -> dict[str, object]:
         """The JSON body both adapters send with a refusal: ``detail``, ``code`` and,
-        for a scope refusal, ``missing_scopes``."""
-        body: dict[str, object] = {"detail": self.error_detail, "code": self.error_code}
-        if self.reason is Reason.INSUFFICIENT_SCOPE:
-            body["missing_scopes"] = list(self.missing_scopes)
-        return body
+        for a scope refusal, ``missing_scopes`` (a missing key: ``detail`` only)."""
+        return error_body(self.reason, self.missing_scopes)
 
 
 _set_reason = VerificationOutcome.__dict__["reason"].__set__
