@@ -9,10 +9,15 @@ signal                      keyword arguments (besides ``sender``, the key model
 ``verification_succeeded``  ``api_key``, ``prefix``
 ``verification_failed``     ``reason`` (a :class:`~async_api_key.verification.Reason`),
                             ``prefix`` (``None`` for a malformed key)
+``api_key_leaked``          ``api_key``, ``prefix``, ``owner`` (the object of the key
+                            model's one owner foreign key, or ``None``), ``url``,
+                            ``source``, ``publisher``, ``action`` (a
+                            :class:`~async_api_key.secret_scanning.models.LeakAction`)
 ==========================  ====================================================
 
-The three change signals are sent once the change commits (at once outside a
-transaction): a change that is rolled back, such as a dry run, sends nothing.
+The three change signals and ``api_key_leaked`` are sent once the change commits (at
+once outside a transaction): a change that is rolled back, such as a dry run, sends
+nothing.
 Verification signals are sent for every presented key except a missing one. On
 the async path sync receivers run through ``sync_to_async`` (one extra thread hop
 when any is connected); async receivers (Django >= 5.0) run on the event loop.
@@ -30,6 +35,7 @@ from django.dispatch import Signal
 
 __all__ = [
     "api_key_created",
+    "api_key_leaked",
     "api_key_revoked",
     "api_key_rotated",
     "send_on_commit",
@@ -42,6 +48,8 @@ api_key_revoked = Signal()
 api_key_rotated = Signal()
 verification_succeeded = Signal()
 verification_failed = Signal()
+#: A secret scanner reported a genuine key found in public (see ``async_api_key.secret_scanning``).
+api_key_leaked = Signal()
 
 
 async def asend(signal: Signal, sender: Any, **payload: Any) -> None:
