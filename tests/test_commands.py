@@ -17,7 +17,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from async_api_key import commands
+from async_api_key import commands, field_rules
 from async_api_key.models import APIKey
 from tests.testapp.models import Organization, OrganizationAPIKey
 
@@ -505,7 +505,7 @@ async def test_async_rotate_key_issues_a_successor() -> None:
 
 
 def test_split_networks_takes_commas_spaces_and_lines() -> None:
-    assert commands.split_networks(" 10.0.0.0/8,\n2001:db8::/32 \r\n\n, 192.0.2.1 ") == [
+    assert field_rules.split_networks(" 10.0.0.0/8,\n2001:db8::/32 \r\n\n, 192.0.2.1 ") == [
         "10.0.0.0/8",
         "2001:db8::/32",
         "192.0.2.1",
@@ -519,7 +519,7 @@ def test_parse_duration_reads_days_hours_and_minutes() -> None:
 
 
 def test_split_scopes_takes_commas_and_lines() -> None:
-    assert commands.split_scopes(" a:b,\nc:d\r\n\n,e ") == ["a:b", "c:d", "e"]
+    assert field_rules.split_scopes(" a:b,\nc:d\r\n\n,e ") == ["a:b", "c:d", "e"]
 
 
 # --- no command echoes a key ---------------------------------------------------------------------

@@ -28,7 +28,6 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management import CommandError
 from django.db import IntegrityError, router, transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -42,12 +41,15 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 
-from .commands import parse_grace_period, split_networks, split_scopes
 from .exceptions import KeyNotRotatable
+from .field_rules import (
+    InvalidFieldValue,
+    clean_policy_field,
+    parse_grace_period,
+    split_networks,
+    split_scopes,
+)
 from .models import MAX_CREATE_ATTEMPTS, AbstractAPIKey, APIKey
-from .networks import validate_networks
-from .ratelimit import validate_rate
-from .scopes import validate_scopes
 from .signals import api_key_created
 from .status import KeyStatus, filter_by_status, key_status
 
@@ -68,6 +70,14 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def _cleaned_policy_field(name: str, value: Any, code: str) -> Any:
+    """The field rules' answer for ``value``, as a form field reports it."""
+    try:
+        return clean_policy_field(name, value)
+    except InvalidFieldValue as exc:
+        raise ValidationError(str(exc), code=code) from exc
 
 
 class _TextListField(forms.CharField):
@@ -93,12 +103,9 @@ class ScopesField(_TextListField):
     def split(self, text: str) -> list[str]:
         return split_scopes(text)
 
-    def validate(self, value: Any) -> None:
-        super().validate(value)
-        try:
-            validate_scopes(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid_scope") from exc
+    def clean(self, value: Any) -> list[str]:
+        scopes: list[str] = _cleaned_policy_field("scopes", super().clean(value), "invalid_scope")
+        return scopes
 
 
 class NetworksField(_TextListField):
@@ -109,11 +116,7 @@ class NetworksField(_TextListField):
         return split_networks(text)
 
     def clean(self, value: Any) -> list[str]:
-        networks = super().clean(value)
-        try:
-            return validate_networks(networks)
-        except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid_network") from exc
+        return _cleaned_policy_field("allowed_networks", super().clean(value), "invalid_network")
 
 
 class APIKeyForm(_ModelFormBase):
@@ -137,10 +140,10 @@ class APIKeyForm(_ModelFormBase):
     )
 
     def clean_rate_limit(self) -> str:
-        try:
-            return validate_rate(self.cleaned_data.get("rate_limit") or "")
-        except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid_rate") from exc
+        rate: str = _cleaned_policy_field(
+            "rate_limit", self.cleaned_data.get("rate_limit") or "", "invalid_rate"
+        )
+        return rate
 
 
 class RotateForm(forms.Form):
@@ -159,7 +162,7 @@ class RotateForm(forms.Form):
     def clean_grace_period(self) -> timedelta:
         try:
             return parse_grace_period(self.cleaned_data["grace_period"])
-        except CommandError as exc:
+        except InvalidFieldValue as exc:
             raise ValidationError(str(exc), code="invalid_grace_period") from exc
 
 

@@ -15,10 +15,10 @@ quotes back what could be most of a key (see :func:`redact`)::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.apps import apps
@@ -28,13 +28,13 @@ from django.core.management.base import CommandParser
 from django.db import IntegrityError, router
 from django.utils import timezone
 
+from . import field_rules
 from .exceptions import KeyNotRotatable
+from .field_rules import InvalidFieldValue, policy_field_errors
 from .keys import parse_key
 from .management import AsyncCommand
 from .models import AbstractAPIKey, AbstractStringIdAPIKey, BaseAPIKeyManager
-from .networks import validate_networks
-from .ratelimit import validate_rate
-from .scopes import validate_scopes
+from .redaction import quoted, redact
 from .status import KeyStatus, filter_by_status, key_status
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ __all__ = [
     "rotate_key",
 ]
 
+_T = TypeVar("_T")
+
 #: The key model the commands use unless ``--model`` names another one.
 DEFAULT_MODEL_LABEL = "async_api_key.APIKey"
 
@@ -66,26 +68,8 @@ def add_model_argument(parser: CommandParser) -> None:
     )
 
 
-_DURATION_RE = re.compile(r"\A\s*(?P<amount>[0-9]+)\s*(?P<unit>[dhm])\s*\Z")
-_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-_SCOPE_SEPARATORS_RE = re.compile(r"[,\n\r]+")
-_NETWORK_SEPARATORS_RE = re.compile(r"[,\s]+")
-_ZERO_DURATION_RE = re.compile(r"\A\s*0+\s*[dhm]?\s*\Z")
-# A key's secret and checksum are 38 letters and digits: a run of 17 or more could be most of
-# a secret, and a single typo that is not a letter or a digit still leaves one that long.
-_SECRET_LIKE_RUN_RE = re.compile(r"[0-9A-Za-z]{17,}")
 # ``<namespace>_<lookup>_...``: the start of a key, even a mistyped one.
 _KEY_START_RE = re.compile(r"(?:\A|[^0-9A-Za-z])[0-9A-Za-z]+_(?P<lookup>[0-9A-Za-z]{12})_")
-
-
-def redact(text: str) -> str:
-    """Return ``text`` with every run of 17 or more letters and digits hidden.
-
-    Every message of the commands that quotes operator input goes through this, so a key
-    pasted where something else belongs (quoted, after ``Api-Key``, mistyped, cut short) is
-    never echoed into a terminal or a CI log. A key's public prefix stays readable.
-    """
-    return _SECRET_LIKE_RUN_RE.sub(lambda run: f"[{len(run[0])} characters hidden]", text)
 
 
 class KeyCommand(AsyncCommand):
@@ -140,26 +124,20 @@ class RevokedKey:
 
 def parse_duration(text: str) -> timedelta:
     """Parse ``30d``, ``12h`` or ``90m`` into a positive :class:`~datetime.timedelta`."""
-    match = _DURATION_RE.match(text)
-    if match is None or int(match["amount"]) == 0:
-        raise CommandError(
-            f"Invalid duration {_quoted(text)}: use a positive number of days, hours or minutes, "
-            "such as 30d, 12h or 90m."
-        )
-    return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
+    return _for_the_command_line(field_rules.parse_duration, text)
 
 
 def parse_grace_period(text: str) -> timedelta:
     """Parse a rotation's grace period: ``0`` (none) or a duration such as ``24h`` or ``30m``."""
-    if _ZERO_DURATION_RE.match(text):
-        return timedelta(0)
-    match = _DURATION_RE.match(text)
-    if match is None:
-        raise CommandError(
-            f"Invalid grace period {_quoted(text)}: use 0 or a number of days, hours or minutes, "
-            "such as 24h, 30m or 7d."
-        )
-    return timedelta(**{_DURATION_UNITS[match["unit"]]: int(match["amount"])})
+    return _for_the_command_line(field_rules.parse_grace_period, text)
+
+
+def _for_the_command_line(parse: Callable[[str], _T], text: str) -> _T:
+    """The field rules' errors, as the commands raise them."""
+    try:
+        return parse(text)
+    except InvalidFieldValue as exc:
+        raise CommandError(str(exc)) from None
 
 
 def parse_expiry_date(text: str) -> datetime:
@@ -168,22 +146,12 @@ def parse_expiry_date(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise CommandError(
-            f"Invalid expiry date {_quoted(text)}: use ISO 8601, such as 2030-01-31 or "
+            f"Invalid expiry date {quoted(text)}: use ISO 8601, such as 2030-01-31 or "
             "2030-01-31T18:00:00+00:00."
         ) from None
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value
-
-
-def split_scopes(text: str) -> list[str]:
-    """Split comma- or line-separated scopes, dropping blanks (not validated)."""
-    return [part.strip() for part in _SCOPE_SEPARATORS_RE.split(text) if part.strip()]
-
-
-def split_networks(text: str) -> list[str]:
-    """Split networks separated by commas, spaces or lines, dropping blanks (not validated)."""
-    return [part for part in _NETWORK_SEPARATORS_RE.split(text) if part]
 
 
 def resolve_key_model(model: type[AbstractAPIKey] | str | None = None) -> type[AbstractAPIKey]:
@@ -194,7 +162,7 @@ def resolve_key_model(model: type[AbstractAPIKey] | str | None = None) -> type[A
     try:
         resolved = apps.get_model(label)
     except (LookupError, ValueError):
-        raise CommandError(f"Unknown model {_quoted(label)}: use app_label.ModelName.") from None
+        raise CommandError(f"Unknown model {quoted(label)}: use app_label.ModelName.") from None
     if not issubclass(resolved, AbstractAPIKey):
         raise CommandError(f"{label} is not an API key model (a subclass of AbstractAPIKey).")
     return resolved
@@ -260,18 +228,15 @@ async def create_key(
         if expiry_date <= timezone.now():
             raise CommandError("The expiry date is in the past: the key would never work.")
         fields["expiry_date"] = expiry_date
-    try:
-        fields["scopes"] = validate_scopes(list(scopes))
-    except ValueError as exc:
-        raise CommandError(redact(str(exc))) from None
-    try:
-        fields["rate_limit"] = validate_rate(rate_limit)
-    except ValueError as exc:
-        raise CommandError(redact(str(exc))) from None
-    try:
-        fields["allowed_networks"] = validate_networks(list(allowed_networks))
-    except ValueError as exc:
-        raise CommandError(redact(str(exc))) from None
+    given = {
+        "scopes": list(scopes),
+        "rate_limit": rate_limit,
+        "allowed_networks": list(allowed_networks),
+    }
+    cleaned, errors = policy_field_errors(given)
+    if errors:
+        raise CommandError(redact(" ".join(errors.values())))
+    fields.update(cleaned)
     fields.update(await _owner_fields(key_model, owner, owner_field))
     manager: BaseAPIKeyManager[Any] = key_model._default_manager
     try:
@@ -320,11 +285,6 @@ async def revoke_keys(
     return revoked
 
 
-def _quoted(text: str) -> str:
-    """Quote operator input back in a message, redacted."""
-    return repr(redact(text))
-
-
 def _quoted_prefix(text: str) -> str:
     """Quote a would-be prefix back to the operator; a key, even mistyped, shows its prefix.
 
@@ -335,7 +295,7 @@ def _quoted_prefix(text: str) -> str:
         return f"(a whole API key, not its prefix: pass {parsed.lookup})"
     key_start = _KEY_START_RE.search(text)
     if key_start is not None:
-        return f"{_quoted(text)} (an API key, not its prefix: pass {key_start['lookup']})"
+        return f"{quoted(text)} (an API key, not its prefix: pass {key_start['lookup']})"
     shown = redact(text)
     return shown if shown == text and text.isalnum() else repr(shown)
 
@@ -413,7 +373,7 @@ def _owner_relation(
         try:
             relation = key_model._meta.get_field(owner_field)
         except FieldDoesNotExist:
-            raise CommandError(f"{label} has no field {_quoted(owner_field)}.") from None
+            raise CommandError(f"{label} has no field {quoted(owner_field)}.") from None
         if relation not in _foreign_keys(key_model):
             raise CommandError(f"{label}.{owner_field} is not a foreign key.")
         return relation
@@ -447,5 +407,5 @@ async def _owner_fields(
         value = target.to_python(owner)
         owner_object = await related_model._default_manager.aget(**{target.name: value})
     except (ValidationError, ValueError, ObjectDoesNotExist):
-        raise CommandError(f"No {related_name} with {target.name} {_quoted(str(owner))}.") from None
+        raise CommandError(f"No {related_name} with {target.name} {quoted(str(owner))}.") from None
     return {relation.name: owner_object}

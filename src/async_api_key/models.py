@@ -25,12 +25,10 @@ from .changelog import ChangeClock, KeyChange
 from .changes import announce_new_key, key_store_label, lock_clock, record_change
 from .conf import api_key_settings
 from .exceptions import KeyNotRotatable, KeyStoreUnavailable
+from .field_rules import POLICY_FIELDS, clean_policy_field, policy_field_errors
 from .hashing import check_key, hash_key
 from .keys import generate_key
 from .lookup import KeyFilters
-from .networks import validate_networks
-from .ratelimit import validate_rate
-from .scopes import validate_scopes
 from .signals import api_key_created, api_key_revoked, api_key_rotated, send_on_commit
 from .verification import Reason, VerificationOutcome, Verifier, get_verifier
 
@@ -216,12 +214,9 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
         for generated_field in ("prefix", "hashed_key"):
             if generated_field in fields:
                 raise TypeError(f"create_key() sets {generated_field!r} itself.")
-        if "scopes" in fields:
-            fields["scopes"] = validate_scopes(fields["scopes"])
-        if "allowed_networks" in fields:
-            fields["allowed_networks"] = validate_networks(fields["allowed_networks"])
-        if "rate_limit" in fields:
-            fields["rate_limit"] = validate_rate(fields["rate_limit"])
+        for name in POLICY_FIELDS:
+            if name in fields:
+                fields[name] = clean_policy_field(name, fields[name])  # or InvalidFieldValue
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             obj = self.model(**fields)
             raw_key = self.assign_key(obj)
@@ -280,9 +275,7 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
                 old_expiry = min(old_expiry, current.expiry_date)
             base.filter(pk=current.pk).update(expiry_date=old_expiry)
         api_key.expiry_date = old_expiry
-        send_on_commit(
-            api_key_rotated, self.model, self.db, api_key=api_key, new_api_key=successor
-        )
+        send_on_commit(api_key_rotated, self.model, self.db, api_key=api_key, new_api_key=successor)
         return successor, raw_key
 
     async def arotate_key(
@@ -470,25 +463,11 @@ class AbstractAPIKey(models.Model):
     def _validate_policy_fields(self) -> None:
         """Validate (and normalise) scopes, allowed networks and the rate limit, or raise
         ``ValidationError``: a value that does not parse must never reach a request."""
-        errors: dict[str, str] = {}
-        for name, validate in (
-            ("scopes", validate_scopes),
-            ("allowed_networks", validate_networks),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, list):
-                errors[name] = str(_("Enter a list of strings."))
-                continue
-            try:
-                setattr(self, name, validate(value))
-            except ValueError as exc:
-                errors[name] = str(exc)
-        try:
-            self.rate_limit = validate_rate(self.rate_limit)
-        except ValueError as exc:
-            errors["rate_limit"] = str(exc)
+        cleaned, errors = policy_field_errors({name: getattr(self, name) for name in POLICY_FIELDS})
         if errors:
             raise ValidationError(errors)
+        for name, value in cleaned.items():
+            setattr(self, name, value)
 
     def revoke(self) -> None:
         """Revoke this key now. Idempotent; it writes only ``revoked`` and ``revoked_at``."""

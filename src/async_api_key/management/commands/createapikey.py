@@ -16,9 +16,8 @@ from async_api_key.commands import (
     key_metadata,
     parse_duration,
     parse_expiry_date,
-    split_networks,
-    split_scopes,
 )
+from async_api_key.field_rules import split_networks, split_scopes
 
 
 class Command(KeyCommand):
