@@ -377,7 +377,7 @@ class Verifier(Generic[_KeyT]):
         if outcome.reason is not Reason.VALID or api_key is None:
             return outcome
         if request_meta is not None and api_key.allowed_networks:
-            address = client_address(request_meta, api_key_settings.trusted_proxy_count)
+            address = client_address(request_meta)  # TRUSTED_PROXY_COUNT and TRUSTED_PROXIES
             if not is_allowed(address, api_key.allowed_networks):
                 return VerificationOutcome(
                     Reason.IP_NOT_ALLOWED, api_key=api_key, prefix=outcome.prefix
