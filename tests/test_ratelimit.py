@@ -154,3 +154,61 @@ def test_two_processes_sharing_redis_lose_no_increments() -> None:
     assert allowed == limit  # 400 requests, exactly `limit` admitted
     window_total = RateLimiter().hit(identity, Rate(10_000, 3600))
     assert window_total.remaining == 10_000 - 401
+
+
+# KeyRateLimits: the one service both adapters' throttles use ---------------------------
+
+
+@pytest.mark.django_db
+def test_a_request_is_counted_once_however_often_it_is_asked() -> None:
+    from django.http import HttpRequest
+
+    from async_api_key.models import APIKey
+    from async_api_key.ratelimit import KeyRateLimits
+
+    api_key, _ = APIKey.objects.create_key(name="limited", rate_limit="3/min")
+    limits = KeyRateLimits()
+    first, second = HttpRequest(), HttpRequest()
+    decisions = [limits.count(first, api_key) for _ in range(3)]
+    assert {decision.remaining for decision in decisions if decision is not None} == {2}
+    later = limits.count(second, api_key)
+    assert later is not None
+    assert later.remaining == 1
+
+
+@pytest.mark.django_db
+def test_the_key_own_rate_wins_and_no_rate_means_no_count() -> None:
+    from django.http import HttpRequest
+
+    from async_api_key.models import APIKey
+    from async_api_key.ratelimit import KeyRateLimits
+
+    own, _ = APIKey.objects.create_key(name="own", rate_limit="2/min")
+    plain, _ = APIKey.objects.create_key(name="plain")
+    assert KeyRateLimits("100/min").rate_for(own) == "2/min"
+    assert KeyRateLimits("100/min").rate_for(plain) == "100/min"
+    assert KeyRateLimits().count(HttpRequest(), plain) is None
+    with pytest.raises(ValueError, match="Invalid rate"):
+        KeyRateLimits("100/minutes")
+
+
+@pytest.mark.django_db(transaction=True)  # the async test's ORM calls run on another thread
+@override_settings(
+    CACHES=CACHES_WITH_A_BROKEN_ALIAS, ASYNC_API_KEY={"RATE_LIMIT_CACHE_ALIAS": "broken"}
+)
+async def test_an_unreachable_cache_fails_closed_in_both_twins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from asgiref.sync import sync_to_async
+    from django.http import HttpRequest
+
+    from async_api_key.models import APIKey
+    from async_api_key.ratelimit import KeyRateLimits
+
+    api_key, _ = await APIKey.objects.acreate_key(name="limited", rate_limit="3/min")
+    limits = KeyRateLimits()
+    with pytest.raises(RateLimitUnavailable):
+        await limits.acount(HttpRequest(), api_key)
+    with pytest.raises(RateLimitUnavailable):
+        await sync_to_async(limits.count)(HttpRequest(), api_key)
+    assert "rate limit cache unavailable" in caplog.text

@@ -116,7 +116,10 @@ class NetworksField(_TextListField):
         return split_networks(text)
 
     def clean(self, value: Any) -> list[str]:
-        return _cleaned_policy_field("allowed_networks", super().clean(value), "invalid_network")
+        networks: list[str] = _cleaned_policy_field(
+            "allowed_networks", super().clean(value), "invalid_network"
+        )
+        return networks
 
 
 class APIKeyForm(_ModelFormBase):

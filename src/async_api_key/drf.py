@@ -28,12 +28,7 @@ from rest_framework.throttling import BaseThrottle
 from .conf import api_key_settings
 from .headers import KeySource
 from .models import AbstractAPIKey, APIKey
-from .ratelimit import (
-    RateLimiter,
-    RateLimitUnavailable,
-    key_identity,
-    parse_stored_rate,
-)
+from .ratelimit import KeyRateLimits, RateLimitUnavailable
 from .refusals import REALM, RefusalKind, challenge
 from .reporting import masks_key_locals
 from .scopes import validate_scopes
@@ -345,19 +340,18 @@ class APIKeyRateThrottle(BaseThrottle):
 
     def __init__(self) -> None:
         self._retry_after: int | None = None
+        self.limits = KeyRateLimits(self.rate)
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         api_key = self._verified_key(request)
-        rate_text = (api_key.rate_limit if api_key is not None else "") or self.rate
-        if api_key is None or not rate_text:
+        if api_key is None:
             return True
-        limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
         try:
-            decision = limiter.hit(
-                key_identity(api_key), parse_stored_rate(rate_text, api_key.prefix)
-            )
+            decision = self.limits.count(request, api_key)
         except RateLimitUnavailable as exc:
             raise RateLimitStoreUnavailable() from exc
+        if decision is None:
+            return True
         self._retry_after = decision.retry_after
         return decision.allowed
 

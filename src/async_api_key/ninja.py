@@ -33,17 +33,9 @@ from ninja.operation import Operation
 from ninja.security.apikey import APIKeyBase
 from ninja.throttling import BaseThrottle
 
-from .conf import api_key_settings
 from .headers import KeySource, describe_required_scopes
 from .models import AbstractAPIKey, APIKey
-from .ratelimit import (
-    RateDecision,
-    RateLimiter,
-    RateLimitUnavailable,
-    key_identity,
-    parse_rate,
-    parse_stored_rate,
-)
+from .ratelimit import KeyRateLimits, RateLimitUnavailable
 from .refusals import RefusalKind, challenge
 from .reporting import masks_key_locals
 from .scopes import validate_scopes
@@ -60,8 +52,6 @@ __all__ = [
 #: Request attribute holding the first key an APIKeyAuth refused: (outcome, key source).
 _CHALLENGE_ATTRIBUTE: Final = "_async_api_key_challenge"
 
-#: Request attribute holding the rate decision APIKeyAuth counted: (identity, rate, decision).
-_RATE_DECISION_ATTRIBUTE: Final = "_async_api_key_rate_decision"
 
 #: Scheme name -> the key source it documents, so two sources never share a name.
 _scheme_configurations: dict[str, tuple[object, ...]] = {}
@@ -184,9 +174,13 @@ class APIKeyAuth(APIKeyBase):
         scheme_name: str | None = None,
         rate_limit: str | bool | None = None,
     ) -> None:
-        if isinstance(rate_limit, str):
-            parse_rate(rate_limit)  # a typo fails at start-up, not on a request
         self.rate_limit = rate_limit
+        # A rate is checked now, so that a typo fails at start-up, not on a request.
+        self._rate_limits = (
+            KeyRateLimits(rate_limit if isinstance(rate_limit, str) else None)
+            if rate_limit
+            else None
+        )
         self.model = model
         self.verifier = get_verifier(model)
         self.scopes: tuple[str, ...] = tuple(validate_scopes(scopes))
@@ -209,9 +203,8 @@ class APIKeyAuth(APIKeyBase):
             key, scopes=self.scopes, request_meta=_RequestMeta(request)
         )
         if outcome.is_valid and outcome.api_key is not None:
-            if self.rate_limit:
-                default = self.rate_limit if isinstance(self.rate_limit, str) else None
-                await _count_request(request, outcome.api_key, default)
+            if self._rate_limits is not None:
+                await self._count(self._rate_limits, request, outcome.api_key)
             return outcome.api_key
         # The refusal kinds, mapped to Ninja once (see async_api_key.refusals).
         if outcome.refusal_kind is RefusalKind.CHALLENGE:
@@ -221,6 +214,16 @@ class APIKeyAuth(APIKeyBase):
                 setattr(request, _CHALLENGE_ATTRIBUTE, (outcome, self.key_source))
             return None
         raise APIKeyRefused(outcome)  # forbidden (403) or unavailable (503): the chain stops
+
+    @staticmethod
+    async def _count(limits: KeyRateLimits, request: HttpRequest, api_key: AbstractAPIKey) -> None:
+        """Count the request now, off the event loop; the throttle reads the count later."""
+        try:
+            await limits.acount(request, api_key)
+        except RateLimitUnavailable as exc:
+            raise HttpError(
+                503, "Rate limiting is temporarily unavailable. Try again later."
+            ) from exc
 
     # OpenAPI
 
@@ -343,27 +346,6 @@ class _RequestMeta(Mapping[str, Any]):
 logger = logging.getLogger("async_api_key")
 
 
-def _effective_rate(api_key: AbstractAPIKey, default: str | None) -> str | None:
-    return api_key.rate_limit or default or None
-
-
-async def _count_request(
-    request: HttpRequest, api_key: AbstractAPIKey, default: str | None
-) -> None:
-    """Count the request now, off the event loop, for the throttle to read later."""
-    rate_text = _effective_rate(api_key, default)
-    if rate_text is None:
-        return
-    limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
-    identity = key_identity(api_key)
-    try:
-        decision = await limiter.ahit(identity, parse_stored_rate(rate_text, api_key.prefix))
-    except RateLimitUnavailable as exc:
-        logger.error("API key rate limit cache unavailable", exc_info=True)
-        raise HttpError(503, "Rate limiting is temporarily unavailable. Try again later.") from exc
-    setattr(request, _RATE_DECISION_ATTRIBUTE, (identity, rate_text, decision))
-
-
 class APIKeyRateThrottle(BaseThrottle):
     """A Ninja throttle that limits requests per verified key: 429 with ``Retry-After``.
 
@@ -382,9 +364,8 @@ class APIKeyRateThrottle(BaseThrottle):
     """
 
     def __init__(self, rate: str | None = None) -> None:
-        if rate is not None:
-            parse_rate(rate)
         self.rate = rate
+        self.limits = KeyRateLimits(rate)  # checks the rate now: a typo fails at start-up
         self._last = threading.local()
 
     def allow_request(self, request: HttpRequest) -> bool:
@@ -392,32 +373,16 @@ class APIKeyRateThrottle(BaseThrottle):
         api_key = getattr(request, "auth", None)
         if not isinstance(api_key, AbstractAPIKey):
             return True
-        rate_text = _effective_rate(api_key, self.rate)
-        if rate_text is None:
-            return True
-        decision = self._decide(request, api_key, rate_text)
+        try:
+            # Read back when APIKeyAuth(rate_limit=...) counted it off the loop: never twice.
+            decision = self.limits.count(request, api_key)
+        except RateLimitUnavailable:
+            return False  # refused, never let through: a Ninja throttle can only say 429
         if decision is None:
-            return False
+            return True
         self._last.wait = decision.retry_after
         return decision.allowed
 
     def wait(self) -> float | None:
         wait: float | None = getattr(self._last, "wait", None)
         return wait
-
-    def _decide(
-        self, request: HttpRequest, api_key: AbstractAPIKey, rate_text: str
-    ) -> RateDecision | None:
-        identity = key_identity(api_key)
-        # The instance's own attributes: a stand-in request (older django-ninja TestClients
-        # pass a Mock) must not offer a made-up decision.
-        counted = vars(request).get(_RATE_DECISION_ATTRIBUTE)
-        if counted is not None and counted[:2] == (identity, rate_text):
-            decision: RateDecision | None = counted[2]
-            return decision
-        limiter = RateLimiter(api_key_settings.rate_limit_cache_alias)
-        try:
-            return limiter.hit(identity, parse_stored_rate(rate_text, api_key.prefix))
-        except RateLimitUnavailable:
-            logger.error("API key rate limit cache unavailable", exc_info=True)
-            return None

@@ -7,7 +7,11 @@ counter with ``cache.add()`` and later ones ``cache.incr()`` it, both atomic on 
 and Memcached, so several processes sharing one cache lose no increments. The local
 memory cache counts per process only (system check ``async_api_key.W002``).
 
-Identities are a key model's label and primary key, never the key itself.
+Identities are a key model's label and lookup id, never the key itself.
+
+:class:`KeyRateLimits` is the one service both adapters' throttles use: it chooses the rate
+(the key's own, or a default), counts the request once however many times it is asked (the
+count is kept on the request), and fails closed when the cache cannot be reached.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
+from .conf import api_key_settings
+
 __all__ = [
+    "KeyRateLimits",
     "Rate",
     "RateDecision",
     "RateLimitUnavailable",
@@ -155,3 +162,86 @@ def key_identity(api_key: Any) -> str:
     """The counter identity of a key: its model label and lookup id (unique in its table, and
     short, where a string primary key embeds the stored hash and would make cache keys long)."""
     return f"{api_key._meta.label_lower}:{api_key.prefix}"
+
+
+#: Request attribute holding the count :class:`KeyRateLimits` made: (identity, rate, decision).
+_COUNTED_ATTRIBUTE: Final = "_async_api_key_rate_count"
+
+
+class KeyRateLimits:
+    """Counts requests per verified key against the key's own rate, or ``default_rate``.
+
+    One request is counted once: the decision is kept on the request (``request`` is any
+    object that takes attributes: Django's ``HttpRequest``, DRF's ``Request`` wraps one),
+    and asking again for the same key and rate returns it, so a count made early (Ninja's
+    async ``authenticate``, off the event loop) is what the throttle later reads. A cache
+    that cannot be reached, or a stored rate that does not parse, raises
+    :class:`RateLimitUnavailable` after an ERROR log: callers refuse the request.
+    """
+
+    def __init__(self, default_rate: str | None = None) -> None:
+        if default_rate is not None:
+            parse_rate(default_rate)  # a typo fails at start-up, not on a request
+        self.default_rate = default_rate or None
+
+    def rate_for(self, api_key: Any) -> str | None:
+        """The rate that applies to ``api_key``: its own, else the default (``None``: none)."""
+        own: str = api_key.rate_limit
+        return own or self.default_rate
+
+    def count(self, request: Any, api_key: Any) -> RateDecision | None:
+        """Count this request against ``api_key``'s rate (sync: may do network I/O);
+        ``None`` when no rate applies."""
+        counting = self._counting(request, api_key)
+        if counting is None or isinstance(counting, RateDecision):
+            return counting
+        identity, rate_text, rate = counting
+        try:
+            decision = _limiter().hit(identity, rate)
+        except RateLimitUnavailable:
+            logger.error("API key rate limit cache unavailable", exc_info=True)
+            raise
+        return _remember(request, identity, rate_text, decision)
+
+    async def acount(self, request: Any, api_key: Any) -> RateDecision | None:
+        """Async twin of :meth:`count`: a network cache is called off the event loop."""
+        counting = self._counting(request, api_key)
+        if counting is None or isinstance(counting, RateDecision):
+            return counting
+        identity, rate_text, rate = counting
+        try:
+            decision = await _limiter().ahit(identity, rate)
+        except RateLimitUnavailable:
+            logger.error("API key rate limit cache unavailable", exc_info=True)
+            raise
+        return _remember(request, identity, rate_text, decision)
+
+    def _counting(self, request: Any, api_key: Any) -> RateDecision | tuple[str, str, Rate] | None:
+        """``None`` (no rate), the decision already made for this request, or what to count."""
+        rate_text = self.rate_for(api_key)
+        if rate_text is None:
+            return None
+        identity = key_identity(api_key)
+        # The instance's own attributes: a stand-in request (older django-ninja TestClients
+        # pass a Mock) must not offer a made-up decision.
+        counted = vars(request).get(_COUNTED_ATTRIBUTE) if hasattr(request, "__dict__") else None
+        if counted is not None and counted[:2] == (identity, rate_text):
+            decision: RateDecision = counted[2]
+            return decision
+        return identity, rate_text, parse_stored_rate(rate_text, api_key.prefix)
+
+
+def _limiter() -> RateLimiter:
+    alias = api_key_settings.rate_limit_cache_alias
+    limiter = _limiters.get(alias)
+    if limiter is None:
+        limiter = _limiters[alias] = RateLimiter(alias)
+    return limiter
+
+
+_limiters: dict[str, RateLimiter] = {}
+
+
+def _remember(request: Any, identity: str, rate_text: str, decision: RateDecision) -> RateDecision:
+    setattr(request, _COUNTED_ATTRIBUTE, (identity, rate_text, decision))
+    return decision
