@@ -16,6 +16,7 @@ count is kept on the request), and fails closed when the cache cannot be reached
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -70,12 +71,22 @@ class Rate:
 
 def parse_rate(text: str) -> Rate:
     """Parse ``"100/min"`` and the like, or raise :class:`ValueError`."""
-    match = _RATE_RE.match(text) if isinstance(text, str) else None
+    if isinstance(text, str):
+        parsed = _parse_rate_text(text)
+        if parsed is not None:
+            return parsed
+    raise ValueError(
+        f"Invalid rate {text!r}: use '<requests>/<period>' such as '100/min' "
+        "(periods: s, sec, second, m, min, minute, h, hour, d, day)."
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_rate_text(text: str) -> Rate | None:
+    # Cached: a key's stored rate is parsed on each request it makes (a Rate is immutable).
+    match = _RATE_RE.match(text)
     if match is None or match[2] not in _PERIODS or int(match[1]) < 1:
-        raise ValueError(
-            f"Invalid rate {text!r}: use '<requests>/<period>' such as '100/min' "
-            "(periods: s, sec, second, m, min, minute, h, hour, d, day)."
-        )
+        return None
     return Rate(limit=int(match[1]), period=_PERIODS[match[2]])
 
 
