@@ -3,6 +3,7 @@ read-only; revoking flagged keys) and ``manage.py secretscanning``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from io import StringIO
@@ -35,7 +36,7 @@ def leak(api_key: APIKey, action: LeakAction, url: str, publisher: str = "github
         url=url,
         source="commit",
         action=action,
-        fingerprint=f"{api_key.prefix}{url}{publisher}",
+        fingerprint=hashlib.sha256(f"{api_key.prefix} {url} {publisher}".encode()).hexdigest(),
     )
 
 
