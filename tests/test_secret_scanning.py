@@ -21,7 +21,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.exceptions import ImproperlyConfigured
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, include, path, reverse
 
@@ -38,6 +38,7 @@ from async_api_key.signals import api_key_leaked, api_key_revoked, verification_
 from async_api_key.verification import Reason, get_verifier
 from tests.key_factories import a_second_ago, unknown_key, with_bad_checksum, wrong_secret_for
 from tests.testapp.models import Organization, OrganizationAPIKey
+from tests.threads import run_concurrently
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -658,3 +659,33 @@ async def test_the_endpoint_answers_on_the_async_path(async_client: Any) -> None
     assert response.json()[0]["label"] == "true_positive"
     await sync_to_async(api_key.refresh_from_db)()
     assert api_key.revoked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_alert_delivered_twice_at_once_revokes_and_records_once() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (CI runs this with DATABASE_URL)")
+    api_key, raw = live_key()
+    body = alert_body(raw)
+    answers: list[Any] = []
+    leaks: list[str] = []
+
+    def on_leaked(sender: Any, prefix: str, **kwargs: Any) -> None:
+        leaks.append(prefix)
+
+    def deliver() -> None:
+        answers.append(post(body).json())
+
+    api_key_leaked.connect(on_leaked)
+    try:
+        errors = run_concurrently(deliver, deliver, deliver)
+    finally:
+        api_key_leaked.disconnect(on_leaked)
+
+    assert errors == []
+    assert len(answers) == 3
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0][0]["label"] == "true_positive"
+    assert KeyLeak.objects.count() == 1
+    assert leaks == [api_key.prefix]
+    assert KeyChange.objects.filter(prefix=api_key.prefix).count() >= 1
