@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.checks import run_checks
@@ -217,3 +218,54 @@ def test_every_check_id_is_listed_on_the_settings_page() -> None:
 
     assert {"async_api_key.E001", "async_api_key.I001"} <= in_code
     assert _ids_in_the_settings_page() == in_code
+
+
+REDIS = "django.core.cache.backends.redis.RedisCache"
+LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+
+
+def test_a_deployment_check_warns_of_a_shared_tier_in_local_memory() -> None:
+    with override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
+        assert "async_api_key.W004" in _reported_ids(deploy=True)
+        assert "async_api_key.W004" not in _reported_ids()
+    caches = {"default": {"BACKEND": REDIS, "OPTIONS": TIMEOUTS}}
+    with override_settings(CACHES=caches, ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
+        assert "async_api_key.W004" not in _reported_ids(deploy=True)
+    assert "async_api_key.W004" not in _reported_ids(deploy=True)  # no shared tier at all
+
+
+def test_a_deployment_check_warns_of_a_redis_cache_without_a_socket_timeout() -> None:
+    """A Redis that stops answering must not hold verifications and counting for minutes."""
+    with override_settings(CACHES={"default": {"BACKEND": REDIS}}):
+        assert "async_api_key.W005" in _reported_ids(deploy=True)
+    with override_settings(CACHES={"default": {"BACKEND": REDIS, "OPTIONS": TIMEOUTS}}):
+        assert "async_api_key.W005" not in _reported_ids(deploy=True)
+    # Only the caches the library uses: a Redis cache of the project's own is its business.
+    caches = {"default": {"BACKEND": LOCMEM}, "sessions": {"BACKEND": REDIS}}
+    with override_settings(CACHES=caches):
+        assert "async_api_key.W005" not in _reported_ids(deploy=True)
+
+
+def test_a_deployment_check_says_the_admins_key_handoff_needs_a_shared_cache() -> None:
+    # The suite registers APIKeyModelAdmin on the admin site; its handoff uses 'default'.
+    with override_settings(CACHES={"default": {"BACKEND": LOCMEM}}):
+        assert "async_api_key.I002" in _reported_ids(deploy=True)
+        assert "async_api_key.I002" not in _reported_ids()
+    with override_settings(CACHES={"default": {"BACKEND": REDIS, "OPTIONS": TIMEOUTS}}):
+        assert "async_api_key.I002" not in _reported_ids(deploy=True)
+
+
+def test_the_recommended_production_settings_pass_the_deployment_checks() -> None:
+    """docs/deploying.md's settings module, as written there, leaves check --deploy silent."""
+    page = (ROOT / "docs" / "deploying.md").read_text()
+    block = page.split("## Recommended settings", 1)[1].split("```python\n", 1)[1]
+    recommended: dict[str, Any] = {}
+    exec(block.split("```", 1)[0], recommended)  # noqa: S102 - the docs' own example
+    with override_settings(
+        ASYNC_API_KEY=recommended["ASYNC_API_KEY"],
+        CACHES=recommended["CACHES"],
+        DEFAULT_EXCEPTION_REPORTER_FILTER=recommended["DEFAULT_EXCEPTION_REPORTER_FILTER"],
+    ):
+        said = {name for name in _reported_ids(deploy=True) if name}
+    assert not {name for name in said if name.startswith("async_api_key.")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.cache.backends.base import BaseCache
@@ -17,6 +18,7 @@ from .keys import is_valid_namespace
 from .reporting import APIKeyExceptionReporterFilter, key_meta_names
 
 __all__ = [
+    "check_caches_for_several_processes",
     "check_error_reports_mask_key_headers",
     "check_forwarded_for_comes_from_trusted_proxies",
     "check_rate_limit_cache",
@@ -177,3 +179,87 @@ def check_rate_limit_cache_is_shared(app_configs: Any = None, **kwargs: Any) -> 
             id="async_api_key.I001",
         )
     ]
+
+
+def _is_redis(cache: BaseCache) -> bool:
+    return type(cache).__module__.startswith("django.core.cache.backends.redis")
+
+
+@register(deploy=True)
+def check_caches_for_several_processes(
+    app_configs: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Say, when checking a deployment, which cache setup serves several processes badly.
+
+    - a shared tier that lives in each process shares nothing (W004);
+    - a Redis cache without ``socket_timeout`` makes requests wait as long as the operating
+      system lets a dead connection hang (W005): the verification and the counting wait;
+    - the admin's one-time handoff of a new key in a local-memory cache may miss the
+      process the browser is redirected to (I002).
+    """
+    messages: list[CheckMessage] = []
+    shared_alias = api_key_settings.shared_cache_alias
+    used = {api_key_settings.rate_limit_cache_alias}
+    if shared_alias is not None:
+        used.add(shared_alias)
+        try:
+            if isinstance(caches[shared_alias], LocMemCache):
+                messages.append(
+                    Warning(
+                        f"The shared cache tier {shared_alias!r} is local memory: it shares "
+                        "nothing between processes and only doubles this process's own tier.",
+                        hint="Point ASYNC_API_KEY['SHARED_CACHE_ALIAS'] at a Redis cache, or "
+                        "set it to None.",
+                        id="async_api_key.W004",
+                    )
+                )
+        except InvalidCacheBackendError:
+            pass  # reported by check_settings (E006)
+    for alias in sorted(used):
+        try:
+            cache = caches[alias]
+        except InvalidCacheBackendError:
+            continue  # reported by check_settings or check_rate_limit_cache
+        options = settings.CACHES.get(alias, {}).get("OPTIONS", {})
+        if _is_redis(cache) and "socket_timeout" not in options:
+            messages.append(
+                Warning(
+                    f"The Redis cache {alias!r} has no socket_timeout: if Redis stops "
+                    "answering, API key verifications and rate counting wait for it.",
+                    hint=f"Set CACHES[{alias!r}]['OPTIONS'] = "
+                    "{'socket_timeout': 0.5, 'socket_connect_timeout': 0.5}.",
+                    id="async_api_key.W005",
+                )
+            )
+    for alias in sorted(_admin_handoff_aliases()):
+        try:
+            local = isinstance(caches[alias], LocMemCache)
+        except InvalidCacheBackendError:
+            continue  # Django reports the admin's own misconfiguration when it is used
+        if local:
+            messages.append(
+                Info(
+                    f"The admin hands a new key to the page that shows it through the cache "
+                    f"{alias!r}, which is local memory: with several processes, that page may "
+                    "be served by another one and say the key was already shown.",
+                    hint="Use a shared cache (Redis, Memcached), or set "
+                    "APIKeyModelAdmin.key_handoff = KeyHandoff(cache_alias=...).",
+                    id="async_api_key.I002",
+                )
+            )
+    return messages
+
+
+def _admin_handoff_aliases() -> set[str]:
+    """The caches the key admins registered on Django's admin site hand new keys through."""
+    if not apps.is_installed("django.contrib.admin"):
+        return set()
+    from django.contrib import admin as django_admin
+
+    from .admin import APIKeyModelAdmin
+
+    return {
+        model_admin.key_handoff.cache_alias
+        for model_admin in django_admin.site._registry.values()
+        if isinstance(model_admin, APIKeyModelAdmin)
+    }
