@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -689,3 +691,60 @@ def test_the_same_alert_delivered_twice_at_once_revokes_and_records_once() -> No
     assert KeyLeak.objects.count() == 1
     assert leaks == [api_key.prefix]
     assert KeyChange.objects.filter(prefix=api_key.prefix).count() >= 1
+
+
+def test_a_key_found_at_two_places_is_revoked_once_and_each_find_is_recorded(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    api_key, raw = live_key()
+    body = json.dumps(
+        [
+            {"token": raw, "type": TOKEN_TYPE, "url": "https://github.com/a", "source": "commit"},
+            {
+                "token": raw,
+                "type": TOKEN_TYPE,
+                "url": "https://gist.github.com/b",
+                "source": "gist",
+            },
+        ]
+    ).encode()
+    revocations: list[str] = []
+    finds: list[tuple[str, LeakAction]] = []
+
+    def on_revoked(sender: Any, api_key: APIKey, **kwargs: Any) -> None:
+        revocations.append(api_key.prefix)
+
+    def on_leaked(sender: Any, url: str, action: LeakAction, **kwargs: Any) -> None:
+        finds.append((url, action))
+
+    api_key_revoked.connect(on_revoked)
+    api_key_leaked.connect(on_leaked)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post(body)
+    finally:
+        api_key_revoked.disconnect(on_revoked)
+        api_key_leaked.disconnect(on_leaked)
+
+    assert [entry["label"] for entry in response.json()] == ["true_positive"] * 2
+    assert revocations == [api_key.prefix]
+    assert finds == [
+        ("https://github.com/a", LeakAction.REVOKED),
+        ("https://gist.github.com/b", LeakAction.REVOKED),
+    ]
+    assert sorted(KeyLeak.objects.values_list("source", "action")) == [
+        ("commit", "revoked"),
+        ("gist", "revoked"),
+    ]
+
+
+def test_without_cryptography_the_endpoint_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "async_api_key.secret_scanning.signatures")
+    for name in [m for m in sys.modules if m == "cryptography" or m.startswith("cryptography.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+
+    with pytest.raises(ImportError, match=r"django-async-api-key\[secret-scanning\]"):
+        importlib.import_module("async_api_key.secret_scanning.signatures")

@@ -113,35 +113,44 @@ def report_leaks(
     """Act on each match; return the feedback the publisher gets, one entry per match.
 
     A token that is a genuine key of one of ``key_models`` (live, expired or already revoked)
-    is a ``true_positive``: the leak is recorded once, the key revoked if ``policy`` says so
-    and it is live, and ``api_key_leaked`` sent once that commits. Anything else is a
+    is a ``true_positive``: each find (key, URL, source) is recorded once, the key revoked if
+    ``policy`` says so and it is live, and ``api_key_leaked`` sent for each new find once it
+    commits. Anything else is a
     ``false_positive``. A replayed alert gets the same answer and changes nothing.
     """
     models = [_key_model(model) for model in key_models]
-    genuine: dict[str, bool] = {}
+    # A token may come several times (found at several URLs): looked up, and acted on, once.
+    found: dict[str, tuple[AbstractAPIKey, LeakAction] | None] = {}
     feedback = []
     for match in matches:
         digest = match.token_hash
-        if digest not in genuine:
+        if digest not in found:
             api_key = find_leaked_key(models, match.token)
-            genuine[digest] = api_key is not None
-            if api_key is not None:
-                _record_leak(api_key, match, policy, publisher)
-            else:
+            found[digest] = None if api_key is None else (api_key, _action(api_key, policy))
+            if api_key is None:
                 logger.info(
                     "A reported token is not one of our keys: publisher=%s type=%s source=%s",
                     publisher,
                     match.token_type,
                     match.source,
                 )
+        genuine = found[digest]
+        if genuine is not None:
+            _record_leak(*genuine, match, publisher)
         feedback.append(
             {
                 "token_hash": digest,
                 "token_type": match.token_type,
-                "label": "true_positive" if genuine[digest] else "false_positive",
+                "label": "false_positive" if genuine is None else "true_positive",
             }
         )
     return feedback
+
+
+def _action(api_key: AbstractAPIKey, policy: LeakPolicy) -> LeakAction:
+    if api_key.revoked:
+        return LeakAction.ALREADY_REVOKED
+    return LeakAction.REVOKED if policy is LeakPolicy.REVOKE else LeakAction.FLAGGED
 
 
 @masks_key_locals
@@ -184,7 +193,8 @@ def key_owner(api_key: AbstractAPIKey) -> Any:
 
 
 @masks_key_locals
-def _record_leak(api_key: AbstractAPIKey, match: Match, policy: LeakPolicy, publisher: str) -> None:
+def _record_leak(api_key: AbstractAPIKey, action: LeakAction, match: Match, publisher: str) -> None:
+    """Record one find of a genuine key and, the first time it is reported, act on it."""
     model = type(api_key)
     label = model._meta.label_lower
     url = match.url[: _FIELD_LENGTHS["url"]]
@@ -192,12 +202,6 @@ def _record_leak(api_key: AbstractAPIKey, match: Match, policy: LeakPolicy, publ
     fingerprint = hashlib.sha256(
         json.dumps([publisher, label, api_key.prefix, url, source]).encode()
     ).hexdigest()
-    if api_key.revoked:
-        action = LeakAction.ALREADY_REVOKED
-    elif policy is LeakPolicy.REVOKE:
-        action = LeakAction.REVOKED
-    else:
-        action = LeakAction.FLAGGED
     db = router.db_for_write(model, instance=api_key)
     with transaction.atomic(using=db):
         _leak, created = KeyLeak.objects.using(db).get_or_create(
@@ -215,7 +219,7 @@ def _record_leak(api_key: AbstractAPIKey, match: Match, policy: LeakPolicy, publ
         if not created:
             return  # a replay, or the same find reported again: already acted on
         if action is LeakAction.REVOKED:
-            api_key.revoke()
+            api_key.revoke()  # idempotent: a second URL in the same alert changes nothing
     logger.warning(
         "A leaked API key was reported: publisher=%s prefix=%s action=%s source=%s url=%s",
         publisher,

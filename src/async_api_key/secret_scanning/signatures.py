@@ -9,10 +9,16 @@ from __future__ import annotations
 import base64
 import binascii
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+try:
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+except ImportError as exc:
+    raise ImportError(
+        "The secret scanning endpoint checks signatures with the 'cryptography' package: "
+        "pip install 'django-async-api-key[secret-scanning]'."
+    ) from exc
 
 __all__ = [
     "MAX_SIGNATURE_LENGTH",
