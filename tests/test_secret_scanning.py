@@ -32,6 +32,7 @@ from async_api_key.models import APIKey
 from async_api_key.secret_scanning import alerts
 from async_api_key.secret_scanning.models import KeyLeak, LeakAction
 from async_api_key.secret_scanning.publisher_keys import (
+    GitHubPublisherKeys,
     PublisherKeysUnavailable,
     StaticPublisherKeys,
 )
@@ -748,3 +749,16 @@ def test_without_cryptography_the_endpoint_says_which_extra_to_install(
 
     with pytest.raises(ImportError, match=r"django-async-api-key\[secret-scanning\]"):
         importlib.import_module("async_api_key.secret_scanning.signatures")
+
+
+def test_nothing_the_endpoint_builds_shows_a_token_or_a_github_token() -> None:
+    _api_key, raw = live_key()
+    [match] = alerts.parse_alert(alert_body(raw))
+    source = GitHubPublisherKeys(token="github_pat_secret")
+
+    with pytest.raises(alerts.MalformedAlert) as refused:
+        alerts.parse_alert(json.dumps([{"token": raw, "type": 1}]).encode())
+
+    assert raw not in repr(match)
+    assert raw not in str(refused.value)
+    assert "github_pat_secret" not in repr(source)
