@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "tests.admin_custom_app",
     "tests.upstream_project",
     "tests.default_model_project",
+    "tests.selfservice_app",
 ]
 
 MIDDLEWARE = [
