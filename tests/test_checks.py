@@ -226,13 +226,15 @@ TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
 
 
 def test_a_deployment_check_warns_of_a_shared_tier_in_local_memory() -> None:
-    with override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
+    local = {"default": {"BACKEND": LOCMEM}}
+    with override_settings(CACHES=local, ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
         assert "async_api_key.W004" in _reported_ids(deploy=True)
         assert "async_api_key.W004" not in _reported_ids()
     caches = {"default": {"BACKEND": REDIS, "OPTIONS": TIMEOUTS}}
     with override_settings(CACHES=caches, ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
         assert "async_api_key.W004" not in _reported_ids(deploy=True)
-    assert "async_api_key.W004" not in _reported_ids(deploy=True)  # no shared tier at all
+    with override_settings(CACHES=local):
+        assert "async_api_key.W004" not in _reported_ids(deploy=True)  # no shared tier
 
 
 def test_a_deployment_check_warns_of_a_redis_cache_without_a_socket_timeout() -> None:
