@@ -97,3 +97,11 @@ bench: $(STAMP) requirements/bench.txt
 		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } \
 		|| echo "bench: wrk could not be installed; the Python load generator stands in (lower req/s, same ratios)"
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+## mutation: mutation testing of the security core, one module at a time (MUTATION_ARGS: modules,
+## --max-children 1|2); prints a score per module (docs/testing.md). Slow: not part of CI
+.PHONY: mutation
+MUTATION_ARGS ?=
+mutation: $(STAMP) requirements/mutation.txt
+	$(BIN)/python -m pip install --quiet -r requirements/mutation.txt
+	nice -n 10 $(BIN)/python -m mutation $(MUTATION_ARGS)
