@@ -89,7 +89,8 @@ class VerificationOutcome(Generic[_KeyT]):
         error: BaseException | None = None,
     ) -> None:
         # One outcome is built per request: the slots' own setters skip the frozen
-        # __setattr__ that the generated __init__ goes through, at a third of the cost.
+        # __setattr__ that the generated __init__ goes through. Measured (best of 5 runs of
+        # 200 000): 510 ns against 670 ns, of a hot verification's 4.5 µs.
         _set_reason(self, reason)
         _set_api_key(self, api_key)
         _set_prefix(self, prefix)
