@@ -42,3 +42,33 @@ def test_rotating_an_instance_built_from_a_primary_key_drops_the_cached_old_key(
 def test_bad_settings_are_reported_by_the_system_check(values: dict[str, object]) -> None:
     with override_settings(ASYNC_API_KEY=values):
         assert check_settings(), "no system check error: the first request will 500 instead"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "corrupt"),
+    [
+        ("allowed_networks", [["10.0.0.0/8"]]),
+        ("allowed_networks", "10.0.0.0/8"),
+        ("allowed_networks", ["not a network"]),
+        ("scopes", "orders:read"),
+        ("scopes", [["orders:read"]]),
+    ],
+)
+def test_a_corrupt_stored_policy_field_is_refused_and_logged_with_the_prefix(
+    field: str, corrupt: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written around the validation (raw SQL, _base_manager): a clear refusal, never a
+    pass, and an ERROR that tells the operator which key to fix."""
+    api_key, raw = APIKey.objects.create_key(
+        name="x", scopes=["orders:read"], allowed_networks=["10.0.0.0/8"]
+    )
+    APIKey._base_manager.filter(pk=api_key.pk).update(**{field: corrupt})
+    with caplog.at_level("ERROR", logger="async_api_key"):
+        outcome = Verifier(APIKey).verify(
+            raw, scopes=["orders:read"], request_meta={"REMOTE_ADDR": "10.1.2.3"}
+        )
+    assert outcome.reason in {Reason.IP_NOT_ALLOWED, Reason.INSUFFICIENT_SCOPE}
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(api_key.prefix in message and field in message for message in errors), errors
+    assert raw not in caplog.text

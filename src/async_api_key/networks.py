@@ -31,6 +31,7 @@ from .conf import api_key_settings
 __all__ = [
     "client_address",
     "is_allowed",
+    "is_readable_allowlist",
     "validate_networks",
 ]
 
@@ -108,6 +109,17 @@ def is_allowed(address: IPAddress | None, networks: Sequence[str]) -> bool:
     except (ValueError, TypeError):
         return False  # a corrupt allowlist (bad text, or not text at all) admits no one
     return _in_any(address, parsed)
+
+
+def is_readable_allowlist(networks: object) -> bool:
+    """Whether a stored allowlist parses: a list of network strings."""
+    if not isinstance(networks, list | tuple):
+        return False
+    try:
+        _parsed(tuple(networks))
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def client_address(

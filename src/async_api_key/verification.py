@@ -37,7 +37,7 @@ from .conf import api_key_settings
 from .hashing import HashCheck, check_against_dummy, check_key, hash_key, is_fast_hash
 from .keys import MAX_KEY_LENGTH, ParsedKey, parse_key
 from .lookup import KeyLoader
-from .networks import client_address, is_allowed
+from .networks import client_address, is_allowed, is_readable_allowlist
 from .password_hash_budget import password_hash_budget
 from .reasons import POLICY_REASONS, Reason
 from .refusals import (
@@ -380,11 +380,15 @@ class Verifier(Generic[_KeyT]):
         if request_meta is not None and api_key.allowed_networks:
             address = client_address(request_meta)  # TRUSTED_PROXY_COUNT and TRUSTED_PROXIES
             if not is_allowed(address, api_key.allowed_networks):
+                if not is_readable_allowlist(api_key.allowed_networks):
+                    _log_unreadable(api_key, "allowed_networks")
                 return VerificationOutcome(
                     Reason.IP_NOT_ALLOWED, api_key=api_key, prefix=outcome.prefix
                 )
         missing = missing_scopes(api_key.granted_scopes, scopes) if scopes else ()
         if missing:
+            if len(api_key.granted_scopes) != _length(api_key.scopes):
+                _log_unreadable(api_key, "scopes")
             return VerificationOutcome(
                 Reason.INSUFFICIENT_SCOPE,
                 api_key=api_key,
@@ -406,6 +410,20 @@ class Verifier(Generic[_KeyT]):
                 outcome.prefix,
             )
         return verification_failed, {"reason": outcome.reason, "prefix": outcome.prefix}
+
+
+def _length(value: object) -> int:
+    return len(value) if isinstance(value, list) else -1
+
+
+def _log_unreadable(api_key: AbstractAPIKey, field_name: str) -> None:
+    """A stored policy field that does not parse (written around the validation, by raw SQL
+    or ``_base_manager``) is read as granting nothing; the operator learns which key."""
+    logger.error(
+        "API key %s has an unreadable %s stored; it is read as allowing nothing",
+        api_key.prefix,
+        field_name,
+    )
 
 
 def _write_db(stored: AbstractAPIKey) -> str:
