@@ -42,17 +42,30 @@ def leak(api_key: APIKey, action: LeakAction, url: str, publisher: str = "github
 
 def test_the_list_shows_where_each_key_was_found_and_links_to_the_key(admin_client: Client) -> None:
     api_key, _raw = APIKey.objects.create_key(name="leaky")
-    leak(api_key, LeakAction.REVOKED, "https://github.com/octo/repo/blob/abc/settings.py#L3")
+    leak(api_key, LeakAction.REVOKED, "https://github.com/o/r/blob/1/x.py#L3")
 
     page = admin_client.get(CHANGELIST).content.decode()
 
+    url = "https://github.com/o/r/blob/1/x.py#L3"
     assert (
-        '<a href="https://github.com/octo/repo/blob/abc/settings.py#L3" '
-        'rel="noopener noreferrer nofollow" target="_blank">'
+        f'<a href="{url}" title="{url}" rel="noopener noreferrer nofollow" target="_blank">'
+        "github.com/<wbr>o/<wbr>r/<wbr>blob/<wbr>1/<wbr>x.py#L3</a>"
     ) in page
     key_list = f"/admin/async_api_key/apikey/?prefix={api_key.prefix}"
     assert f'<a href="{key_list}">{api_key.prefix}</a>' in page
     assert api_key.prefix in admin_client.get(key_list).content.decode()
+
+
+def test_a_long_url_is_shortened_in_the_list_but_linked_whole(admin_client: Client) -> None:
+    api_key, _raw = APIKey.objects.create_key(name="leaky")
+    url = "https://github.com/octo/repo/blob/" + "a" * 40 + "/deeply/nested/settings.py#L3"
+    leak(api_key, LeakAction.REVOKED, url)
+
+    page = admin_client.get(CHANGELIST).content.decode()
+
+    assert f'href="{url}"' in page
+    shown = "github.com/<wbr>octo/<wbr>repo/<wbr>blob/<wbr>" + "a" * 33 + "\u2026</a>"
+    assert shown in page
 
 
 def test_a_url_that_is_no_web_address_is_shown_but_not_linked(admin_client: Client) -> None:
