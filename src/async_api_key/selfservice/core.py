@@ -36,6 +36,7 @@ from async_api_key.signals import send_on_commit
 
 __all__ = [
     "FROM_SETTINGS",
+    "OPERATION_DOCS",
     "READ",
     "WRITE",
     "Caller",
@@ -80,6 +81,27 @@ WRITE: Final = "write"
 #: field name -> ``(old value, new value)``. Creation, rotation and revocation send the
 #: library's own signals (``api_key_created``, ``api_key_rotated``, ``api_key_revoked``).
 api_key_edited = Signal()
+
+#: Each operation's summary and description, for both adapters' OpenAPI schemas.
+OPERATION_DOCS: Final[dict[str, tuple[str, str]]] = {
+    "list": ("List your API keys", "Newest first, revoked and expired keys included."),
+    "create": (
+        "Create an API key",
+        "The answer holds the key itself (`key`) once: it is not stored, and cannot be shown "
+        "again.",
+    ),
+    "retrieve": ("Show one of your API keys", "The key is named by its prefix."),
+    "update": (
+        "Rename an API key or change its scopes",
+        "Scopes may be added only if you may grant them.",
+    ),
+    "rotate": (
+        "Rotate an API key",
+        "Issues a successor, shown once (`key`); the old key keeps working for "
+        "`grace_period` seconds.",
+    ),
+    "revoke": ("Revoke an API key", "At once, for good. Revoking a revoked key changes nothing."),
+}
 
 _ENCODER: Final = DjangoJSONEncoder()
 _NAME_MAX_LENGTH: Final = 50

@@ -39,7 +39,13 @@ except ImportError:  # pragma: no cover - older django-ninja
     _Status = None  # type: ignore[assignment,misc]
 
 from async_api_key.selfservice import core
-from async_api_key.selfservice.core import READ, WRITE, SelfServiceError, SelfServicePolicy
+from async_api_key.selfservice.core import (
+    OPERATION_DOCS,
+    READ,
+    WRITE,
+    SelfServiceError,
+    SelfServicePolicy,
+)
 
 __all__ = [
     "APIKeyRouter",
@@ -87,7 +93,7 @@ class KeyOut(Schema):
     prefix: str = Field(description="The key's public lookup id; it names the key in URLs.")
     name: str
     scopes: list[str]
-    status: str = Field(description='"active", "expired" or "revoked".')
+    status: str = Field(description="active, expired or revoked")
     created: datetime
     expiry_date: datetime | None
     last_used_at: datetime | None = Field(description="Approximate.")
@@ -195,7 +201,8 @@ class APIKeyRouter(Router):
         @self.get(
             "",
             response={200: list[KeyOut], **_ERRORS},
-            summary="List your API keys",
+            summary=OPERATION_DOCS["list"][0],
+            description=OPERATION_DOCS["list"][1],
             operation_id=f"{name}_list",
             url_name=f"{name}-list",
         )
@@ -207,7 +214,8 @@ class APIKeyRouter(Router):
         @self.post(
             "",
             response={201: CreatedKeyOut, **_ERRORS},
-            summary="Create an API key (shown once)",
+            summary=OPERATION_DOCS["create"][0],
+            description=OPERATION_DOCS["create"][1],
             operation_id=f"{name}_create",
             openapi_extra=_body(KeyCreateIn, required=True),
         )
@@ -224,7 +232,8 @@ class APIKeyRouter(Router):
         @self.get(
             "/{prefix}",
             response={200: KeyOut, **_ERRORS},
-            summary="One of your API keys",
+            summary=OPERATION_DOCS["retrieve"][0],
+            description=OPERATION_DOCS["retrieve"][1],
             operation_id=f"{name}_retrieve",
             url_name=f"{name}-detail",
         )
@@ -236,7 +245,8 @@ class APIKeyRouter(Router):
         @self.patch(
             "/{prefix}",
             response={200: KeyOut, **_ERRORS},
-            summary="Rename an API key or change its scopes",
+            summary=OPERATION_DOCS["update"][0],
+            description=OPERATION_DOCS["update"][1],
             operation_id=f"{name}_update",
             openapi_extra=_body(KeyUpdateIn, required=True),
         )
@@ -251,7 +261,8 @@ class APIKeyRouter(Router):
         @self.post(
             "/{prefix}/rotate",
             response={201: RotatedKeyOut, **_ERRORS},
-            summary="Rotate an API key (the new key is shown once)",
+            summary=OPERATION_DOCS["rotate"][0],
+            description=OPERATION_DOCS["rotate"][1],
             operation_id=f"{name}_rotate",
             url_name=f"{name}-rotate",
             openapi_extra=_body(KeyRotateIn, required=False),
@@ -269,7 +280,8 @@ class APIKeyRouter(Router):
         @self.post(
             "/{prefix}/revoke",
             response={200: KeyOut, **_ERRORS},
-            summary="Revoke an API key",
+            summary=OPERATION_DOCS["revoke"][0],
+            description=OPERATION_DOCS["revoke"][1],
             operation_id=f"{name}_revoke",
             url_name=f"{name}-revoke",
         )
