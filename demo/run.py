@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run the demo: migrate, create an admin user and one API key, serve on 127.0.0.1, print curls.
+"""Run the demo: migrate, create users and one API key, serve on 127.0.0.1, print curls.
 
 ``make demo`` runs this inside the project's virtual environment. Options:
 
@@ -7,7 +7,8 @@
 - ``DATABASE_URL`` switches from ``demo/db.sqlite3`` to another database (PostgreSQL, or
   another SQLite file);
 - ``DEMO_ADMIN_PASSWORD`` sets the password of the ``admin`` user; without it a new random
-  password is set and printed on every run.
+  password is set and printed on every run. ``DEMO_CUSTOMER_PASSWORD`` does the same for
+  ``customer``, an ordinary user who manages their own keys on "My API keys".
 
 The API key is printed once, in the banner, and stored only as a hash.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 DEMO_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 ADMIN_USERNAME = "admin"
+CUSTOMER_USERNAME = "customer"
 KEY_SCOPES = ["orders:read"]
 
 
@@ -59,6 +61,17 @@ def ensure_admin() -> str:
     return password
 
 
+def ensure_customer() -> str:
+    """Create or update ``customer``, a user who is not staff; return its password."""
+    from django.contrib.auth import get_user_model
+
+    password = os.environ.get("DEMO_CUSTOMER_PASSWORD") or secrets.token_urlsafe(12)
+    user, _created = get_user_model().objects.get_or_create(username=CUSTOMER_USERNAME)
+    user.set_password(password)
+    user.save()
+    return password
+
+
 def create_api_key() -> str:
     """Create the demo key with the library's own ``createapikey`` command; return the raw key."""
     from django.core.management import call_command, get_commands
@@ -73,7 +86,7 @@ def create_api_key() -> str:
     return APIKey.objects.create_key(name=name, scopes=KEY_SCOPES)[1]
 
 
-def banner(base: str, key: str, password: str) -> str:
+def banner(base: str, key: str, password: str, customer_password: str) -> str:
     with_key = f'-H "Authorization: Api-Key {key}"'
     other_header = f'-H "X-API-Key: {key}"'
     lines = [
@@ -102,13 +115,17 @@ def banner(base: str, key: str, password: str) -> str:
         "",
         f"  Admin: {base}/admin/   user {ADMIN_USERNAME!r}, password {password!r}",
         "",
+        "  A customer's own keys (create, rotate, revoke; the JSON API is /api/keys):",
+        f"    My API keys: {base}/account/keys/   user {CUSTOMER_USERNAME!r},"
+        f" password {customer_password!r}",
+        "",
         "Stop with Ctrl+C.",
         "",
     ]
     return "\n".join(lines)
 
 
-def serve(port: int, key: str, password: str) -> None:
+def serve(port: int, key: str, password: str, customer_password: str) -> None:
     import uvicorn
 
     config = uvicorn.Config(
@@ -122,7 +139,8 @@ def serve(port: int, key: str, password: str) -> None:
                 return
             time.sleep(0.05)
         bound_port = server.servers[0].sockets[0].getsockname()[1]
-        print(banner(f"http://{HOST}:{bound_port}", key, password), flush=True)
+        base = f"http://{HOST}:{bound_port}"
+        print(banner(base, key, password, customer_password), flush=True)
 
     threading.Thread(target=announce_when_ready, daemon=True).start()
     server.run()
@@ -137,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     print("Migrating the database...", flush=True)
     migrate()
     password = ensure_admin()
+    customer_password = ensure_customer()
     key = create_api_key()
-    serve(args.port, key, password)
+    serve(args.port, key, password, customer_password)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ else:
     }
 
 STATIC_URL = "/static/"
+LOGIN_REDIRECT_URL = "/account/keys/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Every setting has a default; shown here so the demo is a place to try them.

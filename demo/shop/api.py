@@ -1,7 +1,9 @@
 """The shop's Django-Ninja API, mounted at /api/: async endpoints protected by API keys.
 
-Every endpoint needs a valid key (``auth=APIKeyAuth()`` on the API); reading and placing
-orders also need the scopes ``orders:read`` and ``orders:write``.
+Every endpoint needs a valid key: one made by staff (``APIKey``: the admin, ``createapikey``)
+or one a customer made on "My API keys" (``CustomerAPIKey``). Reading and placing orders also
+need the scopes ``orders:read`` and ``orders:write``. ``/api/keys`` is that page's API: the
+signed-in customer's own keys (session and CSRF token, no API key).
 """
 
 from __future__ import annotations
@@ -14,18 +16,28 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
 
 from async_api_key.ninja import APIKeyAuth, register_error_handler
+from async_api_key.selfservice.ninja import APIKeyRouter
 
-from .models import Order, Product
+from .keys import policy
+from .models import CustomerAPIKey, Order, Product
+
+
+def key_auth(*scopes: str) -> list[APIKeyAuth]:
+    """A staff key or a customer's key, either granting ``scopes``."""
+    return [APIKeyAuth(scopes=scopes), APIKeyAuth(model=CustomerAPIKey, scopes=scopes)]
+
 
 api = NinjaAPI(
     title="Demo shop",
     version="1.0",
     description="Send your key as `Authorization: Api-Key <key>` or `X-API-Key: <key>`.",
-    auth=APIKeyAuth(),
+    auth=key_auth(),
     urls_namespace="shop-api",
 )
 # A missing scope answers 403 with {"detail", "code", "missing_scopes"}.
 register_error_handler(api)
+# The signed-in customer's own keys (Django's session, with the CSRF token).
+api.add_router("/keys", APIKeyRouter(policy))
 
 
 class ProductOut(Schema):
@@ -73,12 +85,12 @@ async def get_product(request: HttpRequest, product_id: int) -> Product:
     return product
 
 
-@api.get("/orders", response=list[OrderOut], auth=APIKeyAuth(scopes=["orders:read"]))
+@api.get("/orders", response=list[OrderOut], auth=key_auth("orders:read"))
 async def list_orders(request: HttpRequest) -> list[Order]:
     return [order async for order in Order.objects.all()]
 
 
-@api.post("/orders", response={201: OrderOut}, auth=APIKeyAuth(scopes=["orders:write"]))
+@api.post("/orders", response={201: OrderOut}, auth=key_auth("orders:write"))
 async def place_order(request: HttpRequest, payload: OrderIn) -> tuple[int, Order]:
     if payload.quantity < 1:
         raise HttpError(422, "Quantity must be at least 1.")

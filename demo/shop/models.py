@@ -1,8 +1,11 @@
-"""A small shop: products and the orders placed for them."""
+"""A small shop: products, the orders placed for them, and the API keys customers make."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+
+from async_api_key.models import AbstractAPIKey
 
 
 class Product(models.Model):
@@ -35,3 +38,15 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order #{self.pk}: {self.quantity} x {self.product.sku}"
+
+
+class CustomerAPIKey(AbstractAPIKey):
+    """A key a customer made for themself on the "My API keys" page (/account/keys/)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+
+    class Meta(AbstractAPIKey.Meta):
+        abstract = False
+        verbose_name = "customer API key"

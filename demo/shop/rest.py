@@ -1,11 +1,15 @@
-"""The same shop data through Django REST framework, mounted at /drf/."""
+"""The same shop data through Django REST framework, mounted at /drf/, and the signed-in
+customer's own keys at /drf/keys/ (the same rules as /api/keys)."""
 
 from __future__ import annotations
 
 from rest_framework import routers, serializers, viewsets
+from rest_framework.authentication import SessionAuthentication
 
 from async_api_key.drf import APIKeyAuthentication, HasAPIKey, HasScopes
+from async_api_key.selfservice.drf import APIKeyViewSet
 
+from .keys import policy
 from .models import Order, Product
 
 
@@ -39,6 +43,14 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = (HasScopes.require("orders:read"),)
 
 
+class MyAPIKeyViewSet(APIKeyViewSet):
+    """The signed-in customer's API keys."""
+
+    policy = policy
+    authentication_classes = (SessionAuthentication,)
+
+
 router = routers.DefaultRouter()
 router.register("products", ProductViewSet)
 router.register("orders", OrderViewSet)
+router.register("keys", MyAPIKeyViewSet, basename="customer-key")
