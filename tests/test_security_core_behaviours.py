@@ -135,6 +135,7 @@ def test_a_manager_other_than_the_default_one_keeps_its_own_rules() -> None:
         OrganizationAPIKey.objects.get_from_key(raw)
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_a_manager_other_than_the_default_one_keeps_its_own_rules_async() -> None:
     from asgiref.sync import sync_to_async
 
@@ -348,6 +349,7 @@ def test_every_refusal_of_a_well_formed_key_is_reported_with_its_lookup_id(
     assert f"reason={reason.value} prefix={lookup_of(raw)}" in caplog.text
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("reason", list(FAILURES), ids=str)
 async def test_every_refusal_on_the_async_path_is_reported_with_its_lookup_id(
     reason: Reason, events: Events
