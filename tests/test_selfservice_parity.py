@@ -83,6 +83,7 @@ CASES: dict[str, Callable[[World], Any]] = {
     "create, over the limit": lambda w: _full(w).create({"name": "one too many"}),
     "create, invalid JSON": lambda w: w.keys.create("{", content_type="application/json"),
     "create, a JSON list": lambda w: w.keys.create("[]", content_type="application/json"),
+    "create, no content type": lambda w: w.keys.create('{"name": "n"}', content_type=""),
     "create, a form": lambda w: w.keys.create(
         "name=n", content_type="application/x-www-form-urlencoded"
     ),

@@ -18,13 +18,14 @@ described in its schema.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.util import find_spec
 from typing import Any, ClassVar, Final
 
 from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -45,6 +46,7 @@ __all__ = [
     "CreatedKeySerializer",
     "ErrorSerializer",
     "IsUserOrAPIKey",
+    "JSONBodies",
     "KeyCreateSerializer",
     "KeyRotateSerializer",
     "KeySerializer",
@@ -53,6 +55,16 @@ __all__ = [
 ]
 
 NO_STORE: Final = "no-store"
+
+
+class JSONBodies(DefaultContentNegotiation):
+    """Reads a body sent without a ``Content-Type`` as JSON, as the Ninja router does."""
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        parsers = list(parsers)
+        if core.is_json_media_type(request.content_type):
+            return next((parser for parser in parsers if isinstance(parser, JSONParser)), None)
+        return super().select_parser(request, parsers)
 
 
 class IsUserOrAPIKey(permissions.BasePermission):
@@ -147,6 +159,7 @@ class APIKeyViewSet(viewsets.ViewSet):
     policy: ClassVar[SelfServicePolicy[Any] | None] = None
     permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [IsUserOrAPIKey]  # type: ignore[misc]
     parser_classes: ClassVar[list[type[JSONParser]]] = [JSONParser]  # type: ignore[misc]
+    content_negotiation_class = JSONBodies
     lookup_field = "prefix"
     lookup_value_regex = "[^/]+"
 
