@@ -96,6 +96,8 @@ def test_create_with_an_expiry_within_the_lifetime(keys: KeysClient) -> None:
         ({"name": "   "}, "name"),
         ({"name": 7}, "name"),
         ({"name": "x" * 51}, "name"),
+        ({"name": "nul\u0000byte"}, "name"),
+        ({"name": "line\nbreak"}, "name"),
         ({"name": "ci", "scopes": "orders:read"}, "scopes"),
         ({"name": "ci", "scopes": ["orders read"]}, "scopes"),
         ({"name": "ci", "scopes": [1]}, "scopes"),
@@ -123,6 +125,8 @@ def test_bad_input_is_a_400_naming_the_field(
     ("content", "content_type", "status"),
     [
         ("{not json", "application/json", 400),
+        ("[" * 100_000 + "]" * 100_000, "application/json", 400),
+        (b"\xff\xfe", "application/json", 400),
         ("[1, 2]", "application/json", 400),
         ('"name"', "application/json", 400),
         ("name=ci", "application/x-www-form-urlencoded", 415),
@@ -289,7 +293,7 @@ def test_rotate_without_grace_stops_the_old_key_at_once(keys: KeysClient, alice:
     assert not UserAPIKey.objects.is_valid(old_raw)
 
 
-@pytest.mark.parametrize("grace_period", [-1, 86401, "1h", 1.5, True])
+@pytest.mark.parametrize("grace_period", [-1, 86401, 10**30, "1h", 1.5, True, None])
 def test_a_bad_grace_period_is_a_400(keys: KeysClient, alice: User, grace_period: Any) -> None:
     old = UserAPIKey.objects.create_key(name="ci", user=alice)[0]
     response = keys.rotate(old.prefix, {"grace_period": grace_period})

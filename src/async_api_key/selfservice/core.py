@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -407,7 +408,7 @@ def parse_json_body(content_type: str | None, body: bytes) -> dict[str, Any]:
         raise UnsupportedBody()
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise InvalidInput({}, "The request body is not valid JSON.") from None
     return require_object(data)
 
@@ -440,6 +441,10 @@ class _Fields:
             self.fail("name", "Enter a name.")
             return None
         value = value.strip()
+        if any(unicodedata.category(character) == "Cc" for character in value):
+            # A NUL would be a database error on PostgreSQL; no control character is a name.
+            self.fail("name", "Enter a name without control characters.")
+            return None
         if len(value) > _NAME_MAX_LENGTH:
             self.fail("name", f"Ensure this field has at most {_NAME_MAX_LENGTH} characters.")
             return None
@@ -475,10 +480,16 @@ class _Fields:
             parsed = timezone.make_aware(parsed)
         return parsed
 
-    def seconds(self, name: str) -> timedelta:
+    def seconds(self, name: str, maximum: timedelta) -> timedelta:
         value = self.data.get(name, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             self.fail(name, "Enter a whole number of seconds, 0 or more.")
+            return timedelta(0)
+        if value > maximum.total_seconds():  # before timedelta(), which overflows
+            self.fail(
+                name,
+                f"Enter at most {int(maximum.total_seconds())} seconds ({_describe(maximum)}).",
+            )
             return timedelta(0)
         return timedelta(seconds=value)
 
@@ -668,13 +679,7 @@ def rotate_key(
 ) -> dict[str, Any]:
     """Issue a successor; the old key works for ``grace_period`` seconds more (default 0)."""
     fields = _Fields(data, ("grace_period",))
-    grace_period = fields.seconds("grace_period")
-    if grace_period > policy.max_grace_period:
-        fields.fail(
-            "grace_period",
-            f"Enter at most {int(policy.max_grace_period.total_seconds())} seconds "
-            f"({_describe(policy.max_grace_period)}).",
-        )
+    grace_period = fields.seconds("grace_period", policy.max_grace_period)
     fields.check()
     db = _db(policy)
     with transaction.atomic(using=db):

@@ -229,7 +229,7 @@ class APIKeyViewSet(viewsets.ViewSet):
     def handle_exception(self, exc: Exception) -> Response:
         # The refusals of core, and DRF's own body errors, in core's words: the same status
         # and body as the Ninja router's.
-        if isinstance(exc, exceptions.ParseError):
+        if isinstance(exc, (exceptions.ParseError, RecursionError)):
             exc = InvalidInput({}, "The request body is not valid JSON.")
         elif isinstance(exc, exceptions.UnsupportedMediaType):
             exc = UnsupportedBody()
