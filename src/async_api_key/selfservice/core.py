@@ -106,7 +106,6 @@ OPERATION_DOCS: Final[dict[str, tuple[str, str]]] = {
 }
 
 _ENCODER: Final = DjangoJSONEncoder()
-_NAME_MAX_LENGTH: Final = 50
 
 
 class FromSettings:
@@ -431,7 +430,7 @@ class _Fields:
     def fail(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
 
-    def name(self, required: bool) -> str | None:
+    def name(self, model: type[AbstractAPIKey], required: bool) -> str | None:
         if "name" not in self.data:
             if required:
                 self.fail("name", "This field is required.")
@@ -445,8 +444,9 @@ class _Fields:
             # A NUL would be a database error on PostgreSQL; no control character is a name.
             self.fail("name", "Enter a name without control characters.")
             return None
-        if len(value) > _NAME_MAX_LENGTH:
-            self.fail("name", f"Ensure this field has at most {_NAME_MAX_LENGTH} characters.")
+        max_length = model._meta.get_field("name").max_length
+        if max_length is not None and len(value) > max_length:
+            self.fail("name", f"Ensure this field has at most {max_length} characters.")
             return None
         return value
 
@@ -575,7 +575,7 @@ def create_key(
 ) -> dict[str, Any]:
     """Create a key for the caller's owner; the body holds the raw key (``key``) once."""
     fields = _Fields(data, ("name", "scopes", "expiry_date"))
-    name = fields.name(required=True)
+    name = fields.name(policy.model, required=True)
     scopes = fields.scopes() or []
     expiry_date = fields.expiry_date()
     now = timezone.now()
@@ -651,7 +651,7 @@ def update_key(
 ) -> dict[str, Any]:
     """Rename a key or change its scopes (within what the owner may grant)."""
     fields = _Fields(data, ("name", "scopes"))
-    name = fields.name(required=False)
+    name = fields.name(policy.model, required=False)
     scopes = fields.scopes()
     fields.check()
     db = _db(policy)
