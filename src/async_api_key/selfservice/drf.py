@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from importlib.util import find_spec
 from typing import Any, ClassVar, Final
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -205,7 +206,7 @@ class APIKeyViewSet(viewsets.ViewSet):
 
     def _policy(self) -> SelfServicePolicy[Any]:
         if self.policy is None:
-            raise TypeError(f"{type(self).__name__} must set `policy`.")
+            raise ImproperlyConfigured(f"{type(self).__name__} must set `policy`.")
         return self.policy
 
     def _answer(
