@@ -69,6 +69,7 @@ BAD_VALUES: list[tuple[str, object, str]] = [
     ("TRUSTED_PROXIES", "10.0.0.0/8", "list of networks"),
     ("TRUSTED_PROXIES", ["10.0.0.0/8", "proxy.internal"], "'proxy.internal' is not a network"),
     ("RATE_LIMIT_CACHE_ALIAS", None, "name of a cache in CACHES"),
+    ("LEAK_POLICY", "delete", "'revoke' or 'notify'"),
 ]
 
 

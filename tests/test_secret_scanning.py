@@ -762,3 +762,24 @@ def test_nothing_the_endpoint_builds_shows_a_token_or_a_github_token() -> None:
     assert raw not in repr(match)
     assert raw not in str(refused.value)
     assert "github_pat_secret" not in repr(source)
+
+
+def test_the_leak_policy_setting_decides_for_an_endpoint_given_none(
+    settings: Any,
+) -> None:
+    settings.ASYNC_API_KEY = {"LEAK_POLICY": "notify"}
+    _api_key, raw = live_key()
+
+    post(alert_body(raw))
+
+    assert APIKey.objects.is_valid(raw)
+    assert KeyLeak.objects.get().action == LeakAction.FLAGGED
+
+
+def test_an_endpoint_s_own_policy_wins_over_the_setting(settings: Any) -> None:
+    settings.ASYNC_API_KEY = {"LEAK_POLICY": "revoke"}
+    _api_key, raw = live_key()
+
+    post(alert_body(raw), endpoint="/github-notify/")
+
+    assert APIKey.objects.is_valid(raw)

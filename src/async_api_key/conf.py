@@ -74,6 +74,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     "TRUSTED_PROXIES": (),
     # The Django cache alias that counts requests for per-key rate limits.
     "RATE_LIMIT_CACHE_ALIAS": "default",
+    # What the secret scanning endpoint does with a live leaked key: "revoke" it at once,
+    # or "notify" only (record the leak, send api_key_leaked).
+    "LEAK_POLICY": "revoke",
 }
 
 
@@ -153,6 +156,10 @@ def _cache_alias(value: Any) -> str | None:
     return None if isinstance(value, str) and value else "the name of a cache in CACHES"
 
 
+def _leak_policy(value: Any) -> str | None:
+    return None if value in ("revoke", "notify") else "'revoke' or 'notify'"
+
+
 def _header_name(value: Any) -> str | None:
     ok = isinstance(value, str) and _HEADER_NAME_RE.fullmatch(value)
     return None if ok else "a header name such as 'X-API-Key'"
@@ -196,6 +203,7 @@ _RULES: Final[dict[str, _Rule]] = {
     "TRUSTED_PROXY_COUNT": _whole_number,
     "TRUSTED_PROXIES": _networks,
     "RATE_LIMIT_CACHE_ALIAS": _cache_alias,
+    "LEAK_POLICY": _leak_policy,
 }
 
 
@@ -360,6 +368,10 @@ class APIKeySettings:
     @property
     def rate_limit_cache_alias(self) -> str:
         return str(self._values()["RATE_LIMIT_CACHE_ALIAS"])
+
+    @property
+    def leak_policy(self) -> str:
+        return str(self._values()["LEAK_POLICY"])
 
 
 api_key_settings = APIKeySettings()

@@ -29,6 +29,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from async_api_key.conf import api_key_settings
 from async_api_key.models import AbstractAPIKey
 from async_api_key.reporting import masks_key_locals
 
@@ -57,8 +58,8 @@ _MAX_KEY_IDENTIFIER_LENGTH = 200
 
 
 def leak_policy(value: LeakPolicy | str | None) -> LeakPolicy:
-    """The policy a view applies: its own, or else the default, revoke."""
-    return LeakPolicy.REVOKE if value is None else LeakPolicy(value)
+    """The policy a view applies: its own, or else the ``LEAK_POLICY`` setting's."""
+    return LeakPolicy(api_key_settings.leak_policy if value is None else value)
 
 
 def _refusal(status: int, detail: str) -> JsonResponse:
@@ -80,7 +81,7 @@ class GitHubSecretScanningView(View):
     #: The key models a token may belong to (models or ``"app_label.ModelName"`` labels).
     key_models: Sequence[type[AbstractAPIKey] | str] = (DEFAULT_KEY_MODEL,)
     #: ``"revoke"`` (revoke live keys at once) or ``"notify"`` (record and signal only);
-    #: ``None``: the default, ``"revoke"``.
+    #: ``None``: the ``LEAK_POLICY`` setting (default ``"revoke"``), read on each alert.
     policy: LeakPolicy | str | None = None
     #: Bodies larger than this many bytes are refused (413) before they are read.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
