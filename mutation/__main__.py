@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import shutil
 import subprocess
 import sys
@@ -44,10 +45,28 @@ MODULES = (
     "cache",
     "verification",
 )
+#: Modules of which only one class belongs to the core (default: the whole module). Of
+#: ratelimit.py, the throttling decision: the limiter, not the parsing of rate strings.
+CLASSES = {"ratelimit": "RateLimiter"}
 #: Decorators a copy of a mutated function keeps: they only wrap a call. The others
 #: (``property``, ``lru_cache``, ``receiver(...)``) stay on the trampoline alone.
 KEPT_ON_COPIES = frozenset({"staticmethod", "classmethod", "masks_key_locals"})
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.txt")
+#: Where a run works: a copy of the project taken when it starts, so that edits made during a
+#: long run (mutmut copies tests/ again for each module) neither change nor break it.
+SNAPSHOT = ROOT / "build" / "mutation"
+#: What the tests need of the project (the docs' snippets, the demo), besides src/ and tests/.
+SNAPSHOT_PARTS = (
+    "src",
+    "tests",
+    "mutation",
+    "docs",
+    "demo",
+    "pyproject.toml",
+    "README.md",
+    "mkdocs.yml",
+    "CHANGELOG.md",
+)
 
 
 def patch_mutmut() -> None:
@@ -117,7 +136,29 @@ def run_mutmut(arguments: Sequence[str]) -> int:
 
 def _mutmut_in_child(arguments: Sequence[str]) -> int:
     command = [sys.executable, "-m", "mutation", "--mutmut", *arguments]
-    return subprocess.run(command, cwd=ROOT, check=False).returncode  # noqa: S603
+    return subprocess.run(command, cwd=SNAPSHOT, check=False).returncode  # noqa: S603
+
+
+def take_snapshot() -> None:
+    shutil.rmtree(SNAPSHOT, ignore_errors=True)
+    SNAPSHOT.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in SNAPSHOT_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, SNAPSHOT / part, ignore=skip)
+        elif source.exists():
+            shutil.copy2(source, SNAPSHOT / part)
+
+
+def mutant_count(module: str) -> int:
+    """How many mutants the (patched) generator makes of ``module``."""
+    patch_mutmut()
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    path = SNAPSHOT / "src" / PACKAGE / f"{module}.py"
+    mutated = mutate_file_contents(str(path), path.read_text(encoding="utf-8"))
+    return len(mutated.mutant_names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +182,20 @@ def _results(module: str) -> dict[str, str]:
 
     data = SourceFileMutationData(path=Path("src") / PACKAGE / f"{module}.py")
     data.load()
-    return {name: status_by_exit_code[code] for name, code in data.exit_code_by_key.items()}
+    pattern = _pattern(module)
+    return {
+        name: status_by_exit_code[code]
+        for name, code in data.exit_code_by_key.items()
+        if fnmatch.fnmatchcase(name, pattern)
+    }
+
+
+def _pattern(module: str) -> str:
+    """The mutmut names of the module's mutants that count."""
+    from mutmut.mutation.trampoline_templates import CLASS_NAME_SEPARATOR as SEP
+
+    cls = CLASSES.get(module)
+    return f"{PACKAGE}.{module}.{f'x{SEP}{cls}{SEP}' if cls else ''}*"
 
 
 def _mutated_lines(name: str) -> set[str]:
@@ -206,20 +260,24 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m mutation", description=__doc__)
     parser.add_argument("modules", nargs="*", choices=[*MODULES, []], metavar="MODULE")
     parser.add_argument("--max-children", type=int, default=1, help="test processes (1 or 2)")
-    parser.add_argument("--keep", action="store_true", help="reuse mutants/ of the last run")
+    parser.add_argument("--keep", action="store_true", help="reuse the last run's snapshot")
     parser.add_argument("--report", action="store_true", help="print the last run's scores")
     options = parser.parse_args(argv)
     modules = options.modules or list(MODULES)
     if not options.report:
-        if not options.keep:
-            shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        if not options.keep or not SNAPSHOT.exists():
+            take_snapshot()
         for module in modules:
             print(f"\n=== mutation testing {PACKAGE}/{module}.py", flush=True)
-            pattern = f"{PACKAGE}.{module}.*"
-            code = _mutmut_in_child(["run", "--max-children", str(options.max_children), pattern])
+            if not mutant_count(module):
+                print("no mutants", flush=True)
+                continue
+            run = ["run", "--max-children", str(options.max_children), _pattern(module)]
+            code = _mutmut_in_child(run)
             if code:
                 return code
     print()
+    os.chdir(SNAPSHOT)
     return 0 if report(modules) else 1
 
 

@@ -12,13 +12,14 @@ from django.contrib.auth.hashers import BasePasswordHasher
 from django.core.cache import cache as default_cache
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
+from django.db.models import QuerySet
 from django.test import Client, override_settings
 
 from async_api_key import cache as cache_module
 from async_api_key import hashing
 from async_api_key.hashing import check_key, hash_key, is_fast_hash
 from async_api_key.keys import NAMESPACE_MAX_LENGTH, parse_key
-from async_api_key.models import APIKey
+from async_api_key.models import APIKey, BaseAPIKeyManager
 from async_api_key.networks import client_address
 from async_api_key.scopes import MAX_SCOPE_LENGTH
 from async_api_key.signals import verification_failed, verification_succeeded
@@ -171,6 +172,65 @@ def test_a_manager_made_on_the_fly_with_state_of_its_own_gets_its_own_verifier()
     assert blind.verifier is not seeing.verifier
     assert blind.verifier.manager is blind
     assert seeing.is_valid(raw)
+
+
+class HintRouter:
+    """Reads keys from the database that a manager's ``alias`` hint names."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return hints.get("alias")
+
+
+@override_settings(DATABASE_ROUTERS=[f"{__name__}.HintRouter"])
+def test_managers_made_with_other_routing_hints_verify_where_their_hints_route() -> None:
+    for alias in ("default", "replica", "default"):
+        hints: dict[str, Any] = {"alias": alias}
+        manager = APIKey.objects.db_manager(hints=hints)
+        assert manager.verifier.manager.db == alias
+
+
+def test_a_manager_made_with_hints_that_cannot_be_hashed_still_verifies() -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    unsaved = APIKey(name="unsaved")  # a model instance without a primary key has no hash
+    manager = APIKey.objects.db_manager("default", hints={"instance": unsaved})
+    assert manager.verifier.model is APIKey
+    assert manager.is_valid(raw)
+
+
+class NamedKeysManager(BaseAPIKeyManager[APIKey]):
+    """Sees only keys with the names it was built with, which it keeps nowhere but in the
+    constructor arguments Django records on every manager."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__()
+
+    def get_queryset(self) -> QuerySet[APIKey]:  # type: ignore[override]
+        names = getattr(self, "_constructor_args")[0]  # noqa: B009  (no stub declares it)
+        return super().get_queryset().filter(name__in=names)
+
+
+def _named(*names: str) -> NamedKeysManager:
+    manager = NamedKeysManager(*names)
+    manager.model = APIKey
+    return manager
+
+
+def test_managers_built_with_other_arguments_keep_their_own_rules() -> None:
+    _, raw = APIKey.objects.create_key(name="alpha")
+    assert _named("alpha").is_valid(raw)
+    assert not _named("beta").is_valid(raw)
+    assert _named("beta", "alpha").is_valid(raw)
+
+
+def test_only_a_genuine_usable_key_is_authenticated() -> None:
+    verifier = Verifier(APIKey)
+    raw = _stored(scopes=["a"], allowed_networks=["10.0.0.0/8"])
+    assert verifier.verify(raw).is_authenticated
+    assert verifier.verify(raw, scopes=["b"]).is_authenticated  # genuine, refused by policy
+    assert verifier.verify(raw, request_meta=OUTSIDE).is_authenticated
+    for refused in (None, "not a key", unknown_key(), wrong_secret_for(lookup_of(raw))):
+        assert not verifier.verify(refused).is_authenticated
+    assert not verifier.verify(_revoked()).is_authenticated
 
 
 # --- 5. Hash formats and the HASH_ALGORITHM setting -----------------------------------------
