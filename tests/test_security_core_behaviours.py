@@ -523,6 +523,40 @@ def test_a_hash_upgrade_does_not_undo_a_new_key_set_while_it_ran(
     assert Verifier(APIKey).verify(replacement).is_valid
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_key_a_hash_upgrade_returns_carries_its_new_hash_and_saves_safely() -> None:
+    from django.contrib.auth.hashers import make_password
+
+    _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
+    upgraded = Verifier(APIKey).verify(LEGACY_RAW).api_key
+    assert upgraded is not None
+    assert upgraded.hashed_key == hash_key(LEGACY_RAW)
+    upgraded.name = "renamed"
+    upgraded.save()  # what a view that edits the authenticated key does
+    cache_module.clear_local()
+    assert Verifier(APIKey).verify(LEGACY_RAW).is_valid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hash_upgrade_that_cannot_be_written_is_logged_with_the_lookup_id(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.contrib.auth.hashers import make_password
+
+    api_key = _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
+    real = CursorWrapper._execute_with_wrappers
+
+    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if sql.lstrip().upper().startswith("UPDATE"):
+            raise OperationalError("database is read-only")
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    assert Verifier(APIKey).verify(LEGACY_RAW).is_valid  # bookkeeping never refuses a key
+    warning = f"Could not upgrade a legacy key hash; prefix={api_key.prefix}"
+    assert warning in [record.getMessage() for record in caplog.records]
+
+
 # --- 9. The client address believes no forwarded header by default --------------------------
 
 FORGED = {"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "10.1.2.3"}
