@@ -544,7 +544,7 @@ def test_a_hash_upgrade_that_cannot_be_written_is_logged_with_the_lookup_id(
     from django.contrib.auth.hashers import make_password
 
     api_key = _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
-    real = CursorWrapper._execute_with_wrappers
+    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
 
     def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
         if sql.lstrip().upper().startswith("UPDATE"):
