@@ -55,7 +55,26 @@ def create(command: dict[str, Any]) -> dict[str, Any]:
         )
         return {"prefix": owned.prefix, "raw": raw, "organization": organization.pk}
     api_key, raw = APIKey.objects.create_key(name="propagation")
+    _raw_keys[api_key.prefix] = raw
     return {"prefix": api_key.prefix, "raw": raw}
+
+
+#: The raw keys this process made, by prefix: a leak alert reports the key itself.
+_raw_keys: dict[str, str] = {}
+
+
+def leak_alert(command: dict[str, Any]) -> None:
+    """A secret scanning alert that reports the key found in public: revoked at once."""
+    from async_api_key.secret_scanning.alerts import Match, report_leaks
+
+    match = Match(
+        token=_raw_keys[command["prefix"]],
+        token_type="async_api_key",
+        url="https://example.com/leaked",
+        source="content",
+    )
+    feedback = report_leaks([match])
+    assert feedback[0]["label"] == "true_positive", feedback
 
 
 def _key(command: dict[str, Any]) -> APIKey:
@@ -182,6 +201,7 @@ COMMANDS: dict[str, Callable[[dict[str, Any]], Any]] = {
         rotate,
         revoke_command,
         admin_action,
+        leak_alert,
         upstream_create,
         import_tighten,
         raw_sql,

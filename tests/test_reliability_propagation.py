@@ -37,6 +37,7 @@ CHANGES = [
     ("rotate", "apikey"),
     ("revoke_command", "apikey"),
     ("admin_action", "apikey"),
+    ("leak_alert", "apikey"),
     ("cascade", "organization"),
 ]
 
