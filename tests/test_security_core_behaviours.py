@@ -474,6 +474,88 @@ def test_a_policy_refusal_of_a_cached_key_is_reported_with_its_lookup_id(
     ]
 
 
+@pytest.fixture
+def failures_only() -> Iterator[list[tuple[Reason, str | None]]]:
+    """A receiver of verification_failed alone, as an audit log of refusals connects."""
+    sent: list[tuple[Reason, str | None]] = []
+
+    def failed(sender: Any, reason: Reason, prefix: str | None, **kwargs: Any) -> None:
+        sent.append((reason, prefix))
+
+    verification_failed.connect(failed)
+    yield sent
+    verification_failed.disconnect(failed)
+
+
+def test_refusals_reach_a_project_that_listens_only_for_refusals(
+    failures_only: list[tuple[Reason, str | None]],
+) -> None:
+    raw = unknown_key()
+    assert Verifier(APIKey).verify(raw).reason is Reason.UNKNOWN
+    assert failures_only == [(Reason.UNKNOWN, lookup_of(raw))]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_refusals_on_the_async_path_reach_a_project_that_listens_only_for_refusals(
+    failures_only: list[tuple[Reason, str | None]],
+) -> None:
+    raw = unknown_key()
+    assert (await Verifier(APIKey).averify(raw)).reason is Reason.UNKNOWN
+    assert failures_only == [(Reason.UNKNOWN, lookup_of(raw))]
+
+
+# --- The outcome tells what the adapters answer ----------------------------------------------
+
+
+def test_the_outcome_names_the_code_and_status_that_the_adapters_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier = Verifier(APIKey)
+    raw = _stored(scopes=["a"], allowed_networks=["10.0.0.0/8"])
+    expected = [
+        (verifier.verify(raw), "valid", 200),
+        (verifier.verify(raw, scopes=["b"]), "insufficient_scope", 403),
+        (verifier.verify(raw, request_meta=OUTSIDE), "ip_not_allowed", 403),
+        (verifier.verify(unknown_key()), "invalid_api_key", 401),
+    ]
+    _outage(monkeypatch)
+    expected.append((verifier.verify(unknown_key()), "api_key_verification_unavailable", 503))
+    for outcome, code, status in expected:
+        assert (outcome.error_code, outcome.status_code) == (code, status)
+        if status != 200:
+            assert outcome.error_body()["code"] == code
+
+
+# --- Bookkeeping: the key returned says when it was used; failures name the key -------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_key_a_verification_returns_says_when_it_was_last_used() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    returned = Verifier(APIKey).verify(raw).api_key
+    assert returned is not None
+    assert returned.last_used_at is not None
+    assert returned.last_used_at == APIKey.objects.get(pk=api_key.pk).last_used_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_last_used_time_that_cannot_be_written_is_logged_with_the_lookup_id(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
+
+    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if sql.lstrip().upper().startswith("UPDATE"):
+            raise OperationalError("database is read-only")
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    assert Verifier(APIKey).verify(raw).is_valid
+    warning = f"Could not record last_used_at; prefix={api_key.prefix}"
+    assert warning in [record.getMessage() for record in caplog.records]
+
+
 # --- 7. Boundaries: the limits themselves are allowed ---------------------------------------
 
 
