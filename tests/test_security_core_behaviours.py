@@ -436,13 +436,19 @@ def test_an_unknown_key_seen_again_is_reported_with_its_lookup_id(events: Events
     assert events.sent == [("failed", Reason.UNKNOWN, lookup_of(raw))] * 2
 
 
-def test_an_outage_is_reported_with_the_lookup_id(
-    events: Events, monkeypatch: pytest.MonkeyPatch
+def test_an_outage_is_reported_with_the_lookup_id_and_its_cause(
+    events: Events, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     raw = unknown_key()
     _outage(monkeypatch)
-    assert Verifier(APIKey).verify(raw).reason is Reason.UNAVAILABLE
+    outcome = Verifier(APIKey).verify(raw)
+    assert outcome.reason is Reason.UNAVAILABLE
+    assert isinstance(outcome.error, OperationalError)
     assert events.sent == [("failed", Reason.UNAVAILABLE, lookup_of(raw))]
+    assert (
+        "the key store is unavailable (OperationalError: connection refused); "
+        f"prefix={lookup_of(raw)}"
+    ) in caplog.text
 
 
 @pytest.mark.usefixtures("shared_tier")
@@ -637,6 +643,31 @@ def test_a_hash_upgrade_that_cannot_be_written_is_logged_with_the_lookup_id(
     assert Verifier(APIKey).verify(LEGACY_RAW).is_valid  # bookkeeping never refuses a key
     warning = f"Could not upgrade a legacy key hash; prefix={api_key.prefix}"
     assert warning in [record.getMessage() for record in caplog.records]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_hashed_key_whose_upgrade_cannot_be_written_keeps_working(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.contrib.auth.hashers import make_password
+
+    from async_api_key.password_hash_budget import ATTEMPTS_PER_WINDOW, password_hash_budget
+
+    password_hash_budget.reset()
+    _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
+    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
+
+    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if sql.lstrip().upper().startswith("UPDATE"):
+            raise OperationalError("database is read-only")
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    # Each use matches the password hash, which stays: the genuine key spends no attempts.
+    for _ in range(ATTEMPTS_PER_WINDOW + 2):
+        cache_module.clear_local()
+        assert Verifier(APIKey).verify(LEGACY_RAW).is_valid
+    password_hash_budget.reset()
 
 
 # --- 9. The client address believes no forwarded header by default --------------------------
