@@ -197,6 +197,15 @@ def test_a_manager_made_with_hints_that_cannot_be_hashed_still_verifies() -> Non
     assert manager.is_valid(raw)
 
 
+def test_a_manager_made_with_hints_that_cannot_be_hashed_keeps_its_own_rules() -> None:
+    raw = _inactive_organization_key()
+    unsaved = OrganizationAPIKey(name="unsaved")
+    broad = OrganizationAPIKey.plain.db_manager("default", hints={"instance": unsaved})
+    narrow = OrganizationAPIKey.objects.db_manager("default", hints={"instance": unsaved})
+    assert broad.is_valid(raw)
+    assert not narrow.is_valid(raw)
+
+
 class NamedKeysManager(BaseAPIKeyManager[APIKey]):
     """Sees only keys with the names it was built with, which it keeps nowhere but in the
     constructor arguments Django records on every manager."""
