@@ -387,7 +387,7 @@ class Verifier(Generic[_KeyT]):
                 )
         missing = missing_scopes(api_key.granted_scopes, scopes) if scopes else ()
         if missing:
-            if len(api_key.granted_scopes) != _length(api_key.scopes):
+            if api_key.scopes != list(api_key.granted_scopes):  # not a list of strings
                 _log_unreadable(api_key, "scopes")
             return VerificationOutcome(
                 Reason.INSUFFICIENT_SCOPE,
@@ -410,10 +410,6 @@ class Verifier(Generic[_KeyT]):
                 outcome.prefix,
             )
         return verification_failed, {"reason": outcome.reason, "prefix": outcome.prefix}
-
-
-def _length(value: object) -> int:
-    return len(value) if isinstance(value, list) else -1
 
 
 def _log_unreadable(api_key: AbstractAPIKey, field_name: str) -> None:
