@@ -350,6 +350,7 @@ def test_the_shared_tier_holds_no_stored_hash() -> None:
     # gives a key whose hash is deferred, as with ``.defer("hashed_key")``.
     cache_module.clear_local()
     hit = Verifier(APIKey).verify(raw)
-    assert hit.is_valid and hit.api_key is not None
+    assert hit.is_valid
+    assert hit.api_key is not None
     assert hit.api_key.get_deferred_fields() == {"hashed_key"}
     assert hit.api_key.hashed_key == api_key.hashed_key  # loaded on access, on a sync path
