@@ -70,6 +70,9 @@ BAD_VALUES: list[tuple[str, object, str]] = [
     ("TRUSTED_PROXIES", ["10.0.0.0/8", "proxy.internal"], "'proxy.internal' is not a network"),
     ("RATE_LIMIT_CACHE_ALIAS", None, "name of a cache in CACHES"),
     ("LEAK_POLICY", "delete", "'revoke' or 'notify'"),
+    ("SELF_SERVICE_MAX_ACTIVE_KEYS", -1, "whole number, 0 or more, or None"),
+    ("SELF_SERVICE_REQUIRE_EXPIRY", "no", "True or False"),
+    ("SELF_SERVICE_MAX_LIFETIME", 0, "more than 0, or None"),
 ]
 
 

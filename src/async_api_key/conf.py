@@ -77,6 +77,12 @@ DEFAULTS: Final[dict[str, Any]] = {
     # What the secret scanning endpoint does with a live leaked key: "revoke" it at once,
     # or "notify" only (record the leak, send api_key_leaked).
     "LEAK_POLICY": "revoke",
+    # Self-service keys (async_api_key.selfservice), unless a policy says otherwise: the
+    # active keys an owner may hold (None: no limit), whether a new key needs an expiry,
+    # and the longest lifetime of a new key in seconds (None: no limit).
+    "SELF_SERVICE_MAX_ACTIVE_KEYS": 10,
+    "SELF_SERVICE_REQUIRE_EXPIRY": False,
+    "SELF_SERVICE_MAX_LIFETIME": None,
 }
 
 
@@ -204,6 +210,9 @@ _RULES: Final[dict[str, _Rule]] = {
     "TRUSTED_PROXIES": _networks,
     "RATE_LIMIT_CACHE_ALIAS": _cache_alias,
     "LEAK_POLICY": _leak_policy,
+    "SELF_SERVICE_MAX_ACTIVE_KEYS": _optional(_whole_number),
+    "SELF_SERVICE_REQUIRE_EXPIRY": _boolean,
+    "SELF_SERVICE_MAX_LIFETIME": _optional(_seconds(more_than_zero=True)),
 }
 
 
@@ -372,6 +381,20 @@ class APIKeySettings:
     @property
     def leak_policy(self) -> str:
         return str(self._values()["LEAK_POLICY"])
+
+    @property
+    def self_service_max_active_keys(self) -> int | None:
+        limit = self._values()["SELF_SERVICE_MAX_ACTIVE_KEYS"]
+        return None if limit is None else int(limit)
+
+    @property
+    def self_service_require_expiry(self) -> bool:
+        return bool(self._values()["SELF_SERVICE_REQUIRE_EXPIRY"])
+
+    @property
+    def self_service_max_lifetime(self) -> timedelta | None:
+        seconds = self._values()["SELF_SERVICE_MAX_LIFETIME"]
+        return None if seconds is None else timedelta(seconds=float(seconds))
 
 
 api_key_settings = APIKeySettings()

@@ -117,18 +117,6 @@ class FromSettings:
 
 FROM_SETTINGS: Final = FromSettings()
 
-#: The settings each limit falls back to, and their values until a project sets them.
-_SETTINGS_FALLBACK: Final[dict[str, Any]] = {
-    "SELF_SERVICE_MAX_ACTIVE_KEYS": 10,
-    "SELF_SERVICE_REQUIRE_EXPIRY": False,
-    "SELF_SERVICE_MAX_LIFETIME": None,
-}
-
-
-def _setting(name: str) -> Any:
-    return api_key_settings._values().get(name, _SETTINGS_FALLBACK[name])
-
-
 # Errors: each carries its HTTP status and the JSON body both adapters send.
 
 
@@ -304,23 +292,21 @@ class SelfServicePolicy(Generic[_KeyT]):
     def active_key_limit(self) -> int | None:
         value = self.max_active_keys
         if isinstance(value, FromSettings):
-            limit: int | None = _setting("SELF_SERVICE_MAX_ACTIVE_KEYS")
-            return limit
+            return api_key_settings.self_service_max_active_keys
         return value
 
     @property
     def expiry_required(self) -> bool:
         value = self.require_expiry
         if isinstance(value, FromSettings):
-            return bool(_setting("SELF_SERVICE_REQUIRE_EXPIRY"))
+            return api_key_settings.self_service_require_expiry
         return value
 
     @property
     def lifetime_limit(self) -> timedelta | None:
         value = self.max_lifetime
         if isinstance(value, FromSettings):
-            seconds = _setting("SELF_SERVICE_MAX_LIFETIME")
-            return None if seconds is None else timedelta(seconds=seconds)
+            return api_key_settings.self_service_max_lifetime
         return value
 
     def keys_of(self, owner_id: Any) -> QuerySet[_KeyT]:
