@@ -161,3 +161,15 @@ def _empty_verification_cache() -> Iterator[None]:
     yield
     change_feed.stop()
     clear_local()
+
+
+@pytest.fixture
+def shared_tier() -> Iterator[None]:
+    """The shared cache tier on, in the test cache, which starts and ends empty."""
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    cache.clear()
+    with override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
+        yield
+    cache.clear()

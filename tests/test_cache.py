@@ -4,7 +4,6 @@ that can affect validity is seen at once in this process."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -322,14 +321,6 @@ def test_a_new_key_is_not_shadowed_by_a_negative_entry(monkeypatch: pytest.Monke
     monkeypatch.setattr("async_api_key.models.generate_key", lambda namespace: generated)
     APIKey.objects.create_key(name="x")
     assert verifier.verify(generated.raw).is_valid
-
-
-@pytest.fixture
-def shared_tier() -> Iterator[None]:
-    default_cache.clear()
-    with override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
-        yield
-    default_cache.clear()
 
 
 @pytest.mark.usefixtures("shared_tier")

@@ -25,6 +25,7 @@ from async_api_key.scopes import MAX_SCOPE_LENGTH
 from async_api_key.signals import verification_failed, verification_succeeded
 from async_api_key.verification import Reason, Verifier
 from tests.key_factories import a_second_ago, unknown_key, wrong_secret_for
+from tests.outages import refuse_sql_updates
 from tests.testapp.models import Organization, OrganizationAPIKey
 
 pytestmark = pytest.mark.django_db
@@ -39,14 +40,6 @@ def lookup_of(raw: str) -> str:
     parsed = parse_key(raw)
     assert parsed is not None
     return parsed.lookup
-
-
-@pytest.fixture
-def shared_tier() -> Iterator[None]:
-    default_cache.clear()
-    with override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
-        yield
-    default_cache.clear()
 
 
 def _inactive_organization_key() -> str:
@@ -558,14 +551,7 @@ def test_a_last_used_time_that_cannot_be_written_is_logged_with_the_lookup_id(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     api_key, raw = APIKey.objects.create_key(name="x")
-    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
-
-    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
-        if sql.lstrip().upper().startswith("UPDATE"):
-            raise OperationalError("database is read-only")
-        return real(self, sql, *args, **kwargs)
-
-    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    refuse_sql_updates(monkeypatch)
     assert Verifier(APIKey).verify(raw).is_valid
     warning = f"Could not record last_used_at; prefix={api_key.prefix}"
     assert warning in [record.getMessage() for record in caplog.records]
@@ -641,14 +627,7 @@ def test_a_hash_upgrade_that_cannot_be_written_is_logged_with_the_lookup_id(
     from django.contrib.auth.hashers import make_password
 
     api_key = _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
-    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
-
-    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
-        if sql.lstrip().upper().startswith("UPDATE"):
-            raise OperationalError("database is read-only")
-        return real(self, sql, *args, **kwargs)
-
-    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    refuse_sql_updates(monkeypatch)
     assert Verifier(APIKey).verify(LEGACY_RAW).is_valid  # bookkeeping never refuses a key
     warning = f"Could not upgrade a legacy key hash; prefix={api_key.prefix}"
     assert warning in [record.getMessage() for record in caplog.records]
@@ -664,14 +643,7 @@ def test_a_password_hashed_key_whose_upgrade_cannot_be_written_keeps_working(
 
     password_hash_budget.reset()
     _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
-    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
-
-    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
-        if sql.lstrip().upper().startswith("UPDATE"):
-            raise OperationalError("database is read-only")
-        return real(self, sql, *args, **kwargs)
-
-    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    refuse_sql_updates(monkeypatch)
     # Each use matches the password hash, which stays: the genuine key spends no attempts.
     for _ in range(ATTEMPTS_PER_WINDOW + 2):
         cache_module.clear_local()

@@ -22,6 +22,7 @@ from async_api_key.models import APIKey
 from async_api_key.verification import Reason, VerificationOutcome, Verifier
 from tests import key_factories as keys
 from tests.conftest import HopCounter, QueryLog
+from tests.outages import refuse_sql_updates
 from tests.testapp.models import Organization, OrganizationAPIKey
 
 LEGACY_RAW = "AbCdEfGh.abcdefghijklmnopqrstuvwxyz012345"
@@ -385,14 +386,7 @@ def test_a_failed_last_used_write_does_not_refuse_a_valid_key(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     raw = keys.valid_key()
-    real = CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
-
-    def refuse_updates(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
-        if sql.lstrip().upper().startswith("UPDATE"):
-            raise OperationalError("database is read-only")
-        return real(self, sql, *args, **kwargs)
-
-    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse_updates)
+    refuse_sql_updates(monkeypatch)
     assert Verifier(APIKey).verify(raw).is_valid
     assert any("last_used_at" in record.getMessage() for record in caplog.records)
 
