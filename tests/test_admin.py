@@ -359,7 +359,9 @@ def test_a_cache_that_fails_when_the_page_is_read_says_already_shown(
     assert "This key has already been shown" in response.content.decode()
 
 
-def test_creating_a_key_in_the_admin_sends_api_key_created_once(admin_client: Client) -> None:
+def test_creating_a_key_in_the_admin_sends_api_key_created_once(
+    admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
     received: list[Any] = []
 
     def receiver(sender: Any, api_key: Any, **kwargs: Any) -> None:
@@ -367,7 +369,9 @@ def test_creating_a_key_in_the_admin_sends_api_key_created_once(admin_client: Cl
 
     api_key_created.connect(receiver)
     try:
-        admin_client.post(ADD, add_form())
+        # Sent once the admin's transaction commits, as every change signal is.
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client.post(ADD, add_form())
     finally:
         api_key_created.disconnect(receiver)
 

@@ -28,7 +28,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, router, transaction
+from django.db import router
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -49,8 +49,7 @@ from .field_rules import (
     split_networks,
     split_scopes,
 )
-from .models import MAX_CREATE_ATTEMPTS, AbstractAPIKey, APIKey
-from .signals import api_key_created
+from .models import AbstractAPIKey, APIKey, BaseAPIKeyManager
 from .status import KeyStatus, filter_by_status, key_status
 
 if TYPE_CHECKING:
@@ -382,8 +381,11 @@ class APIKeyModelAdmin(_ModelAdminBase):
                 obj.revoke()
             super().save_model(request, obj, form, change)
             return
-        raw_key = _insert_new_key(obj)
-        self._raw_keys[request] = raw_key
+        # Not the manager's create_key: a custom manager may give it a signature of its own.
+        manager: BaseAPIKeyManager[Any] = type(obj)._default_manager
+        self._raw_keys[request] = manager._save_with_new_key(
+            obj, router.db_for_write(type(obj), instance=obj)
+        )
 
     @method_decorator(sensitive_variables("raw_key"))
     def response_add(
@@ -594,27 +596,6 @@ class APIKeyModelAdmin(_ModelAdminBase):
             "media": self.media,
         }
         return TemplateResponse(request, self.revoke_confirmation_template, context)
-
-
-@sensitive_variables("raw_key")
-def _insert_new_key(obj: AbstractAPIKey) -> str:
-    """Save the admin's new ``obj`` with a generated key and return the raw key, as
-    ``create_key`` does, lookup-id retries and ``api_key_created`` included. The admin
-    cannot call ``create_key``: a custom manager may give it a signature of its own."""
-    model = type(obj)
-    db = router.db_for_write(model, instance=obj)
-    for _attempt in range(MAX_CREATE_ATTEMPTS):
-        raw_key = model._default_manager.assign_key(obj)
-        try:
-            with transaction.atomic(using=db):
-                obj.save(force_insert=True, using=db)
-        except IntegrityError:
-            if model._base_manager.using(db).filter(prefix=obj.prefix).exists():
-                continue
-            raise
-        api_key_created.send(model, api_key=obj)
-        return raw_key
-    raise RuntimeError(f"Could not find an unused lookup id in {MAX_CREATE_ATTEMPTS} attempts.")
 
 
 admin.site.register(APIKey, APIKeyModelAdmin)

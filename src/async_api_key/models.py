@@ -217,18 +217,24 @@ class BaseAPIKeyManager(models.Manager[_KeyT], Generic[_KeyT]):
         for name in POLICY_FIELDS:
             if name in fields:
                 fields[name] = clean_policy_field(name, fields[name])  # or InvalidFieldValue
+        obj = self.model(**fields)
+        return obj, self._save_with_new_key(obj, self.db)
+
+    def _save_with_new_key(self, obj: _KeyT, using: str) -> str:
+        """Give the unsaved ``obj`` a generated key and insert it into ``using``, with a new
+        lookup id while one collides; send ``api_key_created`` once it commits. Returns the
+        raw key. ``create_key`` and the admin's add form both save new keys this way."""
         for _attempt in range(MAX_CREATE_ATTEMPTS):
-            obj = self.model(**fields)
             raw_key = self.assign_key(obj)
             try:
-                with transaction.atomic(using=self.db):
-                    obj.save(force_insert=True, using=self.db)
+                with transaction.atomic(using=using):
+                    obj.save(force_insert=True, using=using)
             except IntegrityError:
-                if self.model._base_manager.using(self.db).filter(prefix=obj.prefix).exists():
+                if self.model._base_manager.using(using).filter(prefix=obj.prefix).exists():
                     continue
                 raise
-            send_on_commit(api_key_created, self.model, self.db, api_key=obj)
-            return obj, raw_key
+            send_on_commit(api_key_created, self.model, using, api_key=obj)
+            return raw_key
         raise RuntimeError(f"Could not find an unused lookup id in {MAX_CREATE_ATTEMPTS} attempts.")
 
     async def acreate_key(self, *args: Any, **fields: Any) -> tuple[_KeyT, str]:
