@@ -55,7 +55,7 @@ coverage: $(STAMP)
 
 ## migrations-check: fail if the models have changes that no migration records
 migrations-check: $(STAMP)
-	DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=. \
+	DJANGO_SETTINGS_MODULE=tests.support.settings PYTHONPATH=. \
 		$(BIN)/django-admin makemigrations --check --dry-run --verbosity 2
 
 ## build-check: sdist and wheel build; the wheel installs and imports with only [ninja], then only [drf]

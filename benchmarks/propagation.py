@@ -1,6 +1,6 @@
 """Revocation propagation across real processes, and what the mechanism costs each process.
 
-Each configuration is a deployment of ``tests/propagation_harness.py``: an ASGI server
+Each configuration is a deployment of ``tests/support/propagation_harness.py``: an ASGI server
 (uvicorn), a WSGI server (gunicorn, one sync worker) and a third process that changes keys,
 sharing one database, all on 127.0.0.1 and stopped by PID afterwards. Configurations: a
 SQLite file (no push channel); PostgreSQL (changes also pushed by ``LISTEN``/``NOTIFY``);
@@ -16,7 +16,7 @@ the time from the start of the revocation until its first refusal arrives at the
 includes the revocation's own duration and one request round trip.
 
 Cost: each server's change-feed counters (``GET /propagation/stats``, a test-only endpoint
-of ``tests/propagation_urls.py``) read before and after a window of a few seconds without
+of ``tests/support/propagation_urls.py``) read before and after a window of a few seconds without
 requests, and a window in which a hot key is requested continuously at a bounded rate.
 """
 
@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 if TYPE_CHECKING:
-    from tests.propagation_harness import Deployment
+    from tests.support.propagation_harness import Deployment
 
 CONFIGURATIONS = ("sqlite", "sqlite+redis", "postgresql", "postgresql+redis")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
@@ -352,7 +352,7 @@ def run(
     workdir: Path, progress: Callable[[str], None], revocations: int = REVOCATIONS
 ) -> PropagationResults:
     """Every configuration in turn; one that cannot run, or fails, gets a reason instead."""
-    from tests.propagation_harness import deploy
+    from tests.support.propagation_harness import deploy
 
     revocations = max(1, min(revocations, MAX_REVOCATIONS))
     results: list[ConfigurationResult] = []

@@ -495,9 +495,10 @@ def propagation_section(results: PropagationResults) -> list[str]:
         "",
         "How soon a revoked key is refused by every serving process, measured by "
         "`benchmarks/propagation.py` on the deployments of the propagation tests "
-        "(`tests/propagation_harness.py`): an ASGI server (uvicorn, one process) and a WSGI "
-        "server (gunicorn, one sync worker) serving the same endpoints, and a third process "
-        "that changes keys, all sharing one database, on 127.0.0.1. Library settings: "
+        "(`tests/support/propagation_harness.py`): an ASGI server (uvicorn, one process) "
+        "and a WSGI server (gunicorn, one sync worker) serving the same endpoints, and a "
+        "third process that changes keys, all sharing one database, on 127.0.0.1. "
+        "Library settings: "
         f"`MAX_STALENESS` {results.bound:g} s, `PUSH_CHANGES` on (both the defaults; the push "
         "channel is PostgreSQL's `LISTEN`/`NOTIFY`, or Redis pub/sub with a Redis shared "
         "tier on SQLite), verification cache on. PostgreSQL: "
@@ -511,7 +512,7 @@ def propagation_section(results: PropagationResults) -> list[str]:
         f"the last answer; after a random pause of 0 to {results.bound:g} s (so that the "
         "change falls anywhere in the servers' cycle of reading the change log) the changer "
         "revokes it (`APIKey.revoke()`). These servers run the test suite's settings "
-        "(`tests/propagation_settings.py`, with Django's usual middleware), so a request "
+        "(`tests/support/propagation_settings.py`, with Django's usual middleware), so a request "
         "costs them more than the servers of the tables above.",
         "",
         "**What is measured:** the time from the start of the revocation in the changer "

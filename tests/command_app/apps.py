@@ -1,8 +1,0 @@
-from __future__ import annotations
-
-from django.apps import AppConfig
-
-
-class CommandAppConfig(AppConfig):
-    name = "tests.command_app"
-    label = "command_app"

@@ -1,0 +1,709 @@
+"""Whether a cached key may be served: one behaviour per test, each one that a mutation of
+the cache, the change feed or the verifier's cache path once got past the suite.
+
+Time is a stand-in clock where a test depends on ``MAX_STALENESS`` or ``CACHE_TTL``, so that
+no test sleeps and none depends on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time as real_time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, QuerySet
+from django.test import override_settings
+from django.utils import timezone
+
+from async_api_key import cache as cache_module
+from async_api_key import propagation
+from async_api_key.cache import clear_local
+from async_api_key.changelog import ChangeClock, KeyChange
+from async_api_key.changes import arecord_change, change_committed, encode_push, record_change
+from async_api_key.conf import api_key_settings
+from async_api_key.hashing import hash_key
+from async_api_key.keys import generate_key
+from async_api_key.models import APIKey, BaseAPIKeyManager
+from async_api_key.propagation import ChangeFeed, change_feed
+from async_api_key.verification import Reason, Verifier
+from tests.conftest import QueryLog
+from tests.support.key_factories import wrong_secret_for
+from tests.support.remote_changes import remote_revoke
+from tests.support.testapp.models import Organization, OrganizationAPIKey
+
+pytestmark = pytest.mark.django_db
+
+SHARED = {"SHARED_CACHE_ALIAS": "default", "PUSH_CHANGES": False}
+
+
+class Clock:
+    """Stands in for the ``time`` module of the cache and of the change feed."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self._monotonic = real_time.monotonic()
+        self._wall = real_time.time()
+
+    def monotonic(self) -> float:
+        return self._monotonic + self.offset
+
+    def time(self) -> float:
+        return self._wall + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(cache_module, "time", fake)
+    monkeypatch.setattr(propagation, "time", fake)
+    return fake
+
+
+class SharedReads:
+    """Counts reads of the shared tier."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def shared_reads(monkeypatch: pytest.MonkeyPatch) -> SharedReads:
+    reads = SharedReads()
+    shared = caches["default"]
+    original = shared.get_many
+
+    def counting(keys: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.count += 1
+        return original(keys, *args, **kwargs)
+
+    monkeypatch.setattr(shared, "get_many", counting)
+    return reads
+
+
+def _shared_entry_key(api_key: APIKey) -> str:
+    return f"async_api_key:v2:async_api_key.apikey:entry:{api_key.prefix}"
+
+
+def _failing_set_many(*args: Any, **kwargs: Any) -> None:
+    raise ConnectionError("the shared tier is down")
+
+
+# The shared tier ------------------------------------------------------------------------
+
+
+@override_settings(ASYNC_API_KEY=SHARED)
+def test_a_wrong_secret_is_refused_even_when_the_shared_tier_holds_the_key() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # stored in the shared tier
+    clear_local()  # another process: only the shared tier knows the key
+    outcome = verifier.verify(wrong_secret_for(api_key.prefix))
+    assert outcome.reason is Reason.INVALID_SECRET
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "MAX_STALENESS": 1})
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_learned_from_the_log_retires_the_shared_entry(clock: Clock) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # cached in both tiers
+    remote_revoke(api_key)
+    clock.advance(1.5)  # the local entry needs the log, which names the key
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "MAX_STALENESS": 1})
+@pytest.mark.django_db(transaction=True)
+def test_a_shared_entry_is_not_served_once_the_log_read_is_older_than_the_bound(
+    clock: Clock,
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    clear_local()  # nothing held locally: nothing makes the next verification read the log
+    remote_revoke(api_key)
+    clock.advance(1.5)
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY=SHARED)
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_that_could_not_reach_the_shared_tier_is_still_refused_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    monkeypatch.setattr(caches["default"], "set_many", _failing_set_many)
+    api_key.revoke()  # the shared entry keeps its versions
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY=SHARED)
+@pytest.mark.django_db(transaction=True)
+def test_a_change_to_every_key_that_could_not_reach_the_shared_tier_is_still_refused_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    monkeypatch.setattr(caches["default"], "set_many", _failing_set_many)
+    with transaction.atomic():
+        APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
+        record_change(APIKey, None)  # every key of the model
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY=SHARED)
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_shared_invalidation_is_logged_as_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    api_key, _ = APIKey.objects.create_key(name="x")
+    monkeypatch.setattr(caches["default"], "set_many", _failing_set_many)
+    with caplog.at_level(logging.ERROR, logger="async_api_key"):
+        api_key.revoke()
+    assert any(record.levelno == logging.ERROR for record in caplog.records)
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "MAX_STALENESS": 30})
+def test_a_shared_hit_is_kept_locally(queries: QueryLog, shared_reads: SharedReads) -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    clear_local()
+    assert verifier.verify(raw).is_valid  # from the shared tier
+    shared_reads.count = 0
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.everything == []
+    assert shared_reads.count == 0
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "CACHE_TTL": 10, "MAX_STALENESS": 60})
+def test_a_shared_entry_kept_locally_expires_when_the_shared_entry_does(
+    clock: Clock, shared_reads: SharedReads
+) -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # stored at t=0
+    clock.advance(8)
+    clear_local()  # a process that finds the 8 seconds old entry
+    assert verifier.verify(raw).is_valid
+    clock.advance(3)  # 11 seconds after the database read: past CACHE_TTL
+    shared_reads.count = 0
+    assert verifier.verify(raw).is_valid
+    assert shared_reads.count == 1  # not served from the local copy
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "CACHE_TTL": 5})
+def test_a_shared_entry_lives_no_longer_than_the_cache_ttl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shared = caches["default"]
+    timeouts: list[Any] = []
+    original = shared.set
+
+    def recording(key: str, value: Any, timeout: Any = None, **kwargs: Any) -> Any:
+        timeouts.append(timeout)
+        return original(key, value, timeout, **kwargs)
+
+    monkeypatch.setattr(shared, "set", recording)
+    _, raw = APIKey.objects.create_key(name="x")
+    assert Verifier(APIKey).verify(raw).is_valid
+    assert timeouts
+    assert all(timeout is not None and 0 < timeout <= 5 for timeout in timeouts)
+
+
+@override_settings(ASYNC_API_KEY=SHARED)
+def test_a_malformed_shared_entry_falls_back_to_the_database() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    shared = caches["default"]
+    entry = shared.get(_shared_entry_key(api_key))
+    assert isinstance(entry, dict)
+    shared.set(_shared_entry_key(api_key), {**entry, "digest": "not a digest"}, 60)
+    clear_local()
+    assert verifier.verify(raw).is_valid
+
+
+# The log: what confirms a local entry --------------------------------------------------
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_hot_key_past_the_bound_costs_one_log_read_and_no_key_query(
+    clock: Clock, queries: QueryLog
+) -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    clock.advance(1.5)
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.statements == []
+    assert len(queries.change_log) == 1
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_key_read_from_the_database_needs_no_log_read_within_the_bound_of_its_read(
+    clock: Clock, queries: QueryLog
+) -> None:
+    _, first = APIKey.objects.create_key(name="first")
+    _, second = APIKey.objects.create_key(name="second")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(first).is_valid  # the log is read now
+    clock.advance(0.9)
+    assert verifier.verify(second).is_valid  # read from the database, not the log
+    clock.advance(0.6)  # the log read is past the bound, the key's own read is not
+    with queries.capture():
+        assert verifier.verify(second).is_valid
+    assert queries.everything == []
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_log_reads_after_a_change_keep_the_other_cached_keys(
+    clock: Clock, queries: QueryLog
+) -> None:
+    victim, raw_victim = APIKey.objects.create_key(name="victim")
+    _, raw_other = APIKey.objects.create_key(name="other")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw_victim).is_valid
+    assert verifier.verify(raw_other).is_valid
+    remote_revoke(victim)
+    clock.advance(1.5)
+    assert verifier.verify(raw_victim).reason is Reason.REVOKED  # learned from the log
+    clock.advance(1.5)
+    with queries.capture():  # the next log read has nothing new: the other key stays
+        assert verifier.verify(raw_other).is_valid
+    assert queries.statements == []
+    assert len(queries.change_log) == 1
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_change_to_every_key_learned_from_the_log_drops_every_cached_key(clock: Clock) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    with transaction.atomic():  # another process: record_change(APIKey, None)
+        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
+            ChangeClock.objects.create(id=1, generation=1)
+        KeyChange.objects.create(
+            generation=ChangeClock.objects.get(pk=1).generation,
+            model_label="async_api_key.apikey",
+            prefix="",
+            recorded_at=timezone.now(),
+        )
+        APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
+    clock.advance(1.5)
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_change_log_that_went_back_drops_everything_cached(clock: Clock) -> None:
+    """A database restored from a backup: its clock is behind this process's position."""
+    api_key, raw = APIKey.objects.create_key(name="x")
+    record_change(APIKey, ["somethingelse"])  # the clock is at 1
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # position 1
+    ChangeClock.objects.filter(pk=1).update(generation=0)  # the restore
+    APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)  # as the backup had it
+    clock.advance(1.5)
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY={"PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_key_read_while_the_log_cannot_be_read_is_not_cached(
+    monkeypatch: pytest.MonkeyPatch, queries: QueryLog
+) -> None:
+    def unreadable(*args: Any) -> Any:
+        raise DatabaseError("no such table: async_api_key_keychange")
+
+    monkeypatch.setattr(propagation, "_read_changes", unreadable)
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count == 1
+
+
+def test_a_cold_verification_counts_as_activity_for_the_push_listener() -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    assert Verifier(APIKey).verify(raw).is_valid
+    assert change_feed.idle_for() < 5
+
+
+# Caching turned off ----------------------------------------------------------------------
+
+
+def test_turning_caching_off_stops_serving_cached_keys(queries: QueryLog) -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # cached
+    with override_settings(ASYNC_API_KEY={"CACHE_ENABLED": False}), queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count == 1
+
+
+def test_turning_caching_off_stops_answering_from_remembered_unknown_keys(
+    queries: QueryLog,
+) -> None:
+    raw = generate_key("ak").raw
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).reason is Reason.UNKNOWN  # remembered
+    with override_settings(ASYNC_API_KEY={"CACHE_ENABLED": False}), queries.capture():
+        assert verifier.verify(raw).reason is Reason.UNKNOWN
+    assert queries.count >= 1
+
+
+@override_settings(ASYNC_API_KEY={"CACHE_ENABLED": False})
+def test_with_caching_off_no_verification_reads_the_change_log(queries: QueryLog) -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    with queries.capture():
+        assert Verifier(APIKey).verify(raw).is_valid
+    assert queries.change_log == []
+
+
+# Unknown lookup ids ----------------------------------------------------------------------
+
+
+def test_a_recorded_change_to_every_key_forgets_unknown_lookup_ids() -> None:
+    generated = generate_key("ak")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(generated.raw).reason is Reason.UNKNOWN  # remembered
+    imported = APIKey(
+        name="imported",
+        prefix=generated.lookup,
+        hashed_key=hash_key(generated.raw, api_key_settings.hash_algorithm),
+    )
+    APIKey.objects.bulk_create([imported])  # an import: no change is announced
+    record_change(APIKey, None)  # as the docs say to do after one
+    assert verifier.verify(generated.raw).is_valid
+
+
+@override_settings(ASYNC_API_KEY={"NEGATIVE_CACHE_MAX_ENTRIES": 2})
+def test_the_negative_cache_drops_the_least_recently_used_lookup_id(queries: QueryLog) -> None:
+    first, second, third = (generate_key("ak").raw for _ in range(3))
+    verifier = Verifier(APIKey)
+    assert verifier.verify(first).reason is Reason.UNKNOWN
+    assert verifier.verify(second).reason is Reason.UNKNOWN
+    assert verifier.verify(first).reason is Reason.UNKNOWN  # used again: the second is older
+    assert verifier.verify(third).reason is Reason.UNKNOWN  # the second goes
+    with queries.capture():
+        assert verifier.verify(first).reason is Reason.UNKNOWN
+        assert verifier.verify(third).reason is Reason.UNKNOWN
+    assert queries.count == 0
+    with queries.capture():
+        assert verifier.verify(second).reason is Reason.UNKNOWN
+    assert queries.count >= 1
+
+
+@override_settings(ASYNC_API_KEY={"NEGATIVE_CACHE_TTL": 1})
+def test_a_negative_ttl_of_one_second_still_remembers_unknown_keys(queries: QueryLog) -> None:
+    raw = generate_key("ak").raw
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).reason is Reason.UNKNOWN
+    with queries.capture():
+        assert verifier.verify(raw).reason is Reason.UNKNOWN
+    assert queries.count == 0
+
+
+# clear_local() ---------------------------------------------------------------------------
+
+
+def test_clear_local_forgets_unknown_lookup_ids(queries: QueryLog) -> None:
+    raw = generate_key("ak").raw
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).reason is Reason.UNKNOWN
+    clear_local()
+    with queries.capture():
+        assert verifier.verify(raw).reason is Reason.UNKNOWN
+    assert queries.count >= 1
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "MAX_STALENESS": 30})
+@pytest.mark.django_db(transaction=True)
+def test_clear_local_forgets_the_changes_this_process_has_seen(queries: QueryLog) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    api_key.name = "renamed"
+    api_key.save()  # a committed change: the shared tier is not trusted for it here
+    assert verifier.verify(raw).is_valid  # read from the database, stored in both tiers
+    clear_local()  # a new process has seen no change
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count == 0  # from the shared tier
+
+
+# What a hit hands out --------------------------------------------------------------------
+
+
+def test_a_cached_dict_value_is_served_as_a_dict_of_its_own() -> None:
+    """A JSON field holding a dict (here ``scopes``, as a custom model's metadata would)."""
+    api_key, raw = APIKey.objects.create_key(name="x")
+    APIKey._base_manager.filter(pk=api_key.pk).update(scopes={"orders": "read"})  # not cached yet
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    first = verifier.verify(raw).api_key  # from the cache
+    assert first is not None
+    assert first.scopes == {"orders": "read"}
+    first.scopes["orders"] = "write"
+    second = verifier.verify(raw).api_key
+    assert second is not None
+    assert second.scopes == {"orders": "read"}
+
+
+def test_a_cached_nested_value_shares_nothing_between_hits() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    APIKey._base_manager.filter(pk=api_key.pk).update(scopes=[["orders", "read"]])
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    first = verifier.verify(raw).api_key
+    assert first is not None
+    first.scopes[0].append("write")
+    second = verifier.verify(raw).api_key
+    assert second is not None
+    assert second.scopes == [["orders", "read"]]
+
+
+def test_a_cached_key_belongs_to_the_database_it_was_read_from() -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    cached = verifier.verify(raw).api_key
+    assert cached is not None
+    assert cached._state.db == APIKey.objects.db
+
+
+def test_a_key_served_from_the_cache_can_be_changed_and_saved() -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    cached = verifier.verify(raw).api_key  # a hit: built without __init__
+    assert cached is not None
+    cached.name = "renamed"
+    cached.save()
+    assert APIKey.objects.get(pk=cached.pk).name == "renamed"
+
+
+def test_a_key_that_cannot_be_encoded_is_refused_as_malformed() -> None:
+    assert Verifier(APIKey).verify("ak_\ud800").reason is Reason.MALFORMED  # a lone surrogate
+
+
+class _SelectingManager(BaseAPIKeyManager[OrganizationAPIKey]):
+    def get_queryset(self) -> QuerySet[OrganizationAPIKey]:  # type: ignore[override]
+        return super().get_queryset().select_related("organization")
+
+    def cache_scope(self) -> str:
+        return "selecting"
+
+
+def test_a_cached_key_keeps_its_selected_related_objects(queries: QueryLog) -> None:
+    organization = Organization.objects.create(name="Acme")
+    _, raw = OrganizationAPIKey.objects.create_key(name="k", organization=organization)
+    manager = _SelectingManager()
+    manager.model = OrganizationAPIKey
+    verifier = Verifier(OrganizationAPIKey, manager=manager)
+    assert verifier.verify(raw).is_valid
+    with queries.capture():
+        cached = verifier.verify(raw).api_key
+        assert cached is not None
+        assert cached.organization.name == "Acme"
+    assert queries.count == 0
+
+
+# A new process ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_worker_starts_with_empty_caches_and_no_log_position() -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    assert Verifier(APIKey).verify(raw).is_valid
+    assert Verifier(APIKey).verify(generate_key("ak").raw).reason is Reason.UNKNOWN
+    assert len(cache_module._positive) == 1
+    pid = os.fork()
+    if pid == 0:  # the child: no assertion may raise here, only the exit code reports
+        try:
+            tiers = (cache_module._positive, cache_module._negative, cache_module._recently_changed)
+            empty = all(len(tier) == 0 for tier in tiers) and not cache_module._positive._by_prefix
+            positioned = change_feed.has_position(APIKey.objects.db)
+            cache_module._negative.put(("label", "prefix"), True, real_time.monotonic() + 5, 10)
+            usable = cache_module._negative.get(("label", "prefix"), real_time.monotonic())
+            os._exit(0 if empty and not positioned and usable else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "CACHE_MAX_ENTRIES": 2})
+@pytest.mark.django_db(transaction=True)
+def test_a_small_cache_does_not_forget_a_change_the_shared_tier_missed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    others = [APIKey.objects.create_key(name=f"other{index}")[0] for index in range(3)]
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    monkeypatch.setattr(caches["default"], "set_many", _failing_set_many)
+    api_key.revoke()
+    for other in others:  # more changes than CACHE_MAX_ENTRIES
+        other.name = "renamed"
+        other.save()
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+# Recording a change ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_arecord_change_drops_the_cached_key() -> None:
+    api_key, raw = await APIKey.objects.acreate_key(name="x")
+    verifier = Verifier(APIKey)
+    assert (await verifier.averify(raw)).is_valid
+    await APIKey._base_manager.filter(pk=api_key.pk).aupdate(revoked=True)  # not recorded
+    await arecord_change(APIKey, [api_key.prefix])
+    assert (await verifier.averify(raw)).reason is Reason.REVOKED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_change_is_announced_for_pushing_to_other_processes() -> None:
+    api_key, _ = APIKey.objects.create_key(name="x")
+    announced: list[tuple[Any, Any, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        announced.append((sender, kwargs["prefixes"], kwargs["using"]))
+
+    change_committed.connect(receiver, weak=False)
+    try:
+        api_key.revoke()
+    finally:
+        change_committed.disconnect(receiver)
+    assert announced == [("async_api_key.apikey", (api_key.prefix,), APIKey.objects.db)]
+
+
+def test_locking_keys_for_update_locks_the_change_clock_first(queries: QueryLog) -> None:
+    api_key, _ = APIKey.objects.create_key(name="x")
+    with queries.capture(), transaction.atomic():
+        list(APIKey.objects.select_for_update().filter(pk=api_key.pk))
+    ran = [sql.lstrip().upper() for sql in queries.everything]
+    clock = [i for i, sql in enumerate(ran) if sql.startswith("UPDATE") and "CHANGECLOCK" in sql]
+    keys = [i for i, sql in enumerate(ran) if "ASYNC_API_KEY_APIKEY" in sql]
+    assert clock
+    assert keys
+    assert clock[0] < keys[0]
+
+
+def test_pruning_the_change_log_keeps_the_change_being_recorded() -> None:
+    api_key, _ = APIKey.objects.create_key(name="x")
+    ChangeClock.objects.update_or_create(id=1, defaults={"generation": 63})
+    record_change(APIKey, [api_key.prefix])  # generation 64: this change prunes the log
+    assert KeyChange.objects.filter(prefix=api_key.prefix, generation=64).exists()
+
+
+def test_pruning_the_change_log_drops_changes_older_than_the_retention() -> None:
+    api_key, _ = APIKey.objects.create_key(name="x")
+    KeyChange.objects.create(
+        generation=1,
+        model_label="async_api_key.apikey",
+        prefix="ancient",
+        recorded_at=timezone.now() - timedelta(days=2),
+    )
+    ChangeClock.objects.update_or_create(id=1, defaults={"generation": 63})
+    record_change(APIKey, [api_key.prefix])
+    assert not KeyChange.objects.filter(prefix="ancient").exists()
+
+
+def test_a_clock_created_by_a_concurrent_first_change_still_advances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two first changes race: both find no clock row, one creates it, the other's create
+    fails and it must still take a generation of its own."""
+    api_key, _ = APIKey.objects.create_key(name="x")
+    ChangeClock.objects.update_or_create(id=1, defaults={"generation": 5})
+    original = QuerySet.update
+    raced: list[bool] = []
+
+    def racing(self: QuerySet[Any], **kwargs: Any) -> int:
+        if self.model is ChangeClock and not raced:
+            raced.append(True)
+            return 0  # the row did not exist yet when this transaction looked
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", racing)
+    record_change(APIKey, [api_key.prefix])
+    assert raced
+    assert KeyChange.objects.get(prefix=api_key.prefix).generation > 5
+
+
+# What other processes are pushed ---------------------------------------------------------
+
+
+def test_a_pushed_change_drops_the_named_key_and_only_it(queries: QueryLog) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    _, other = APIKey.objects.create_key(name="other")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    assert verifier.verify(other).is_valid
+    APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)  # another process's
+    propagation._apply(encode_push("async_api_key.apikey", (api_key.prefix,)))
+    assert verifier.verify(raw).reason is Reason.REVOKED
+    with queries.capture():
+        assert verifier.verify(other).is_valid
+    assert queries.count == 0
+
+
+def test_a_pushed_change_too_long_for_notify_stands_for_every_key() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
+    many = tuple(f"{index:0>200}" for index in range(60))  # 12,000 bytes of lookup ids
+    payload = encode_push("async_api_key.apikey", many)
+    assert len(payload.encode()) < 8000  # PostgreSQL refuses longer NOTIFY payloads
+    propagation._apply(payload)
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY={"PUSH_CHANGES": True, "MAX_STALENESS": 30})
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_change_is_pushed_on_postgresql() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY")
+    api_key, raw = APIKey.objects.create_key(name="x")
+    assert Verifier(APIKey).verify(raw).is_valid  # starts the listener
+    db = APIKey.objects.db
+    deadline = real_time.monotonic() + 5
+    while not change_feed.is_listening(db) and real_time.monotonic() < deadline:
+        real_time.sleep(0.02)
+    assert change_feed.is_listening(db)
+    before = change_feed.notifications
+    api_key.revoke()
+    while change_feed.notifications == before and real_time.monotonic() < deadline:
+        real_time.sleep(0.02)
+    assert change_feed.notifications > before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_feed_reads_the_log_straight_from_its_constructor() -> None:
+    """The suite resets the process's feed before each test, which would hide a constructor
+    that leaves the feed unusable: a new feed must read the log as built."""
+    feed = ChangeFeed()
+    assert feed.sync(APIKey.objects.db)
+    assert feed.has_position(APIKey.objects.db)
+    assert feed.reads == 1

@@ -1,0 +1,411 @@
+"""The one verifier: every outcome, on the sync and the async path."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.db import OperationalError, transaction
+from django.db.backends.utils import CursorWrapper
+from django.test import override_settings
+from django.utils import timezone
+
+from async_api_key import hashing
+from async_api_key.exceptions import KeyStoreUnavailable
+from async_api_key.hashing import hash_key
+from async_api_key.models import APIKey
+from async_api_key.verification import Reason, VerificationOutcome, Verifier
+from tests.conftest import HopCounter, QueryLog
+from tests.support import key_factories as keys
+from tests.support.outages import refuse_sql_updates
+from tests.support.testapp.models import Organization, OrganizationAPIKey
+
+LEGACY_RAW = "AbCdEfGh.abcdefghijklmnopqrstuvwxyz012345"
+
+Setup = Callable[[], str]
+
+
+def _missing() -> None:
+    return None
+
+
+CASES: list[tuple[str, Callable[[], str | None], Reason]] = [
+    ("valid", keys.valid_key, Reason.VALID),
+    ("missing", _missing, Reason.MISSING),
+    ("malformed", lambda: keys.MALFORMED_KEY, Reason.MALFORMED),
+    ("bad checksum", lambda: keys.with_bad_checksum(keys.valid_key()), Reason.MALFORMED),
+    ("unknown lookup id", keys.unknown_key, Reason.UNKNOWN),
+    ("wrong secret", keys.wrong_secret_key, Reason.INVALID_SECRET),
+    ("revoked", keys.revoked_key, Reason.REVOKED),
+    ("expired", keys.expired_key, Reason.EXPIRED),
+]
+
+
+def _assert_outcome(outcome: VerificationOutcome[APIKey], expected: Reason) -> None:
+    assert outcome.reason is expected
+    assert outcome.is_valid is (expected is Reason.VALID)
+    assert (outcome.api_key is not None) is (expected is Reason.VALID)
+    assert outcome.status_code == (200 if expected is Reason.VALID else 401)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("label", "make_key", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_verify_outcomes(label: str, make_key: Callable[[], str | None], expected: Reason) -> None:
+    _assert_outcome(Verifier(APIKey).verify(make_key()), expected)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("label", "make_key", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_averify_outcomes(
+    label: str, make_key: Callable[[], str | None], expected: Reason
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    raw = await sync_to_async(make_key)()
+    _assert_outcome(await Verifier(APIKey).averify(raw), expected)
+
+
+NO_CACHE = {"CACHE_ENABLED": False}
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ASYNC_API_KEY=NO_CACHE)
+def test_valid_key_costs_one_query_once_last_used_is_fresh(queries: QueryLog) -> None:
+    raw = keys.valid_key()
+    verifier = Verifier(APIKey)
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count == 2  # the lookup and the first last-used stamp
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count == 1
+
+
+@pytest.mark.django_db
+@override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": None, **NO_CACHE})
+def test_valid_key_costs_one_query_without_last_used(queries: QueryLog) -> None:
+    raw = keys.valid_key()
+    with queries.capture():
+        assert Verifier(APIKey).verify(raw).is_valid
+    assert queries.count == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", [None, "", "garbage", "ak_" + "a" * 12 + "_" + "b" * 38])
+def test_missing_and_malformed_keys_cost_zero_queries(queries: QueryLog, raw: str | None) -> None:
+    with queries.capture():
+        outcome = Verifier(APIKey).verify(raw)
+    assert outcome.reason in (Reason.MISSING, Reason.MALFORMED)
+    assert queries.count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ASYNC_API_KEY=NO_CACHE)
+async def test_async_path_makes_one_hop_for_a_well_formed_key_and_none_otherwise(
+    thread_hops: HopCounter, queries: QueryLog
+) -> None:
+    _, raw = await APIKey.objects.acreate_key(name="x")
+    verifier = Verifier(APIKey)
+    await verifier.averify(raw)  # first use stamps last_used_at
+    thread_hops.count = 0
+    with queries.capture():
+        assert (await verifier.averify(raw)).is_valid
+    assert thread_hops.count == 1
+    assert queries.count == 1
+    with queries.capture():
+        assert (await verifier.averify("garbage")).reason is Reason.MALFORMED
+        assert (await verifier.averify(None)).reason is Reason.MISSING
+    assert thread_hops.count == 1
+    assert queries.count == 0
+
+
+@pytest.mark.django_db
+def test_unknown_lookup_id_and_wrong_secret_take_the_same_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    def tracing(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return traced
+
+    monkeypatch.setattr(hashing, "hash_key", tracing("hash", hashing.hash_key))
+    monkeypatch.setattr(
+        "async_api_key.hashing.hmac.compare_digest", tracing("compare", hmac.compare_digest)
+    )
+    unknown, wrong = keys.unknown_key(), keys.wrong_secret_key()
+    verifier = Verifier(APIKey)
+    calls.clear()
+    assert verifier.verify(unknown).reason is Reason.UNKNOWN
+    unknown_calls = list(calls)
+    calls.clear()
+    assert verifier.verify(wrong).reason is Reason.INVALID_SECRET
+    assert unknown_calls == calls == ["hash", "compare"]
+
+
+@pytest.mark.django_db
+def test_scopes_are_policy_on_a_genuine_key() -> None:
+    _, raw = APIKey.objects.create_key(name="x", scopes=["orders:*"])
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw, scopes=["orders:read"]).is_valid
+    outcome = verifier.verify(raw, scopes=["orders:read", "billing:read"])
+    assert outcome.reason is Reason.INSUFFICIENT_SCOPE
+    assert outcome.missing_scopes == ("billing:read",)
+    assert outcome.api_key is not None
+    assert outcome.is_authenticated
+    assert not outcome.is_valid
+    assert outcome.status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_key_without_scopes_fails_every_scoped_check() -> None:
+    raw = keys.valid_key()
+    assert Verifier(APIKey).verify(raw).is_valid
+    assert Verifier(APIKey).verify(raw, scopes=["x"]).reason is Reason.INSUFFICIENT_SCOPE
+
+
+@pytest.mark.django_db
+def test_scopes_are_not_checked_for_keys_that_failed() -> None:
+    outcome = Verifier(APIKey).verify(keys.revoked_key(), scopes=["x"])
+    assert outcome.reason is Reason.REVOKED
+
+
+@pytest.mark.django_db
+def test_custom_manager_decides_usability() -> None:
+    organization = Organization.objects.create(name="Acme", active=False)
+    _, raw = OrganizationAPIKey.objects.create_key(name="x", organization=organization)
+    outcome = Verifier(OrganizationAPIKey).verify(raw)
+    assert outcome.reason is Reason.UNUSABLE
+    assert outcome.status_code == 401
+
+
+def _store_legacy_key(hashed_key: str) -> APIKey:
+    prefix = LEGACY_RAW.split(".", maxsplit=1)[0]
+    api_key = APIKey(name="legacy", prefix=prefix, hashed_key=hashed_key)
+    api_key.save()
+    return api_key
+
+
+@pytest.mark.django_db
+def test_upstream_sha512_key_verifies_as_stored() -> None:
+    api_key = _store_legacy_key(hash_key(LEGACY_RAW))
+    outcome = Verifier(APIKey).verify(LEGACY_RAW)
+    assert outcome.is_valid
+    assert APIKey.objects.get(pk=api_key.pk).hashed_key == hash_key(LEGACY_RAW)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_legacy_password_hash_is_upgraded_by_a_one_column_update(queries: QueryLog) -> None:
+    api_key = _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
+    with queries.capture():
+        assert Verifier(APIKey).verify(LEGACY_RAW).is_valid
+    updates = queries.writes()
+    upgrade = [sql for sql in updates if "hashed_key" in sql]
+    assert len(upgrade) == 1
+    set_clause = upgrade[0].split("SET", 1)[1].split("WHERE", 1)[0]
+    assert "hashed_key" in set_clause
+    assert "revoked" not in set_clause
+    assert "name" not in set_clause
+    assert APIKey.objects.get(pk=api_key.pk).hashed_key == hash_key(LEGACY_RAW)
+    assert Verifier(APIKey).verify(LEGACY_RAW).is_valid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_revoke_survives_a_legacy_hash_upgrade(monkeypatch: pytest.MonkeyPatch) -> None:
+    api_key = _store_legacy_key(make_password(LEGACY_RAW, hasher="pbkdf2_sha256"))
+    real_check = hashing.check_key
+
+    def check_then_revoke_elsewhere(*args: Any, **kwargs: Any) -> Any:
+        result = real_check(*args, **kwargs)
+        APIKey.objects.get(pk=api_key.pk).revoke()  # another request revokes meanwhile
+        return result
+
+    monkeypatch.setattr("async_api_key.verification.check_key", check_then_revoke_elsewhere)
+    Verifier(APIKey).verify(LEGACY_RAW)
+    stored = APIKey.objects.get(pk=api_key.pk)
+    assert stored.revoked
+    assert stored.hashed_key == hash_key(LEGACY_RAW)
+    monkeypatch.setattr("async_api_key.verification.check_key", real_check)
+    assert Verifier(APIKey).verify(LEGACY_RAW).reason is Reason.REVOKED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_last_used_is_written_at_most_once_per_interval_and_never_backwards(
+    queries: QueryLog,
+) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    with queries.capture():
+        verifier.verify(raw)
+        verifier.verify(raw)
+    assert len(queries.writes()) == 1
+    first = APIKey.objects.get(pk=api_key.pk).last_used_at
+    assert first is not None
+    future = timezone.now() + timedelta(hours=1)
+    APIKey.objects.filter(pk=api_key.pk).update(last_used_at=future)
+    with override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": 0}):
+        verifier.verify(raw)
+    assert APIKey.objects.get(pk=api_key.pk).last_used_at == future
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bookkeeping_inside_a_transaction_waits_for_its_commit(queries: QueryLog) -> None:
+    """Inside the caller's transaction, last_used_at is written once it commits: a key row
+    locked for bookkeeping until then would hold up (or deadlock with) the key's changes."""
+    api_key, raw = APIKey.objects.create_key(name="x")
+    with transaction.atomic():
+        with queries.capture():
+            assert Verifier(APIKey).verify(raw).is_valid
+        assert queries.writes() == []  # no row locked for bookkeeping
+        assert APIKey.objects.get(pk=api_key.pk).last_used_at is None
+    assert APIKey.objects.get(pk=api_key.pk).last_used_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bookkeeping_of_a_rolled_back_transaction_is_not_written() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    with transaction.atomic():
+        assert Verifier(APIKey).verify(raw).is_valid
+        transaction.set_rollback(True)
+    assert APIKey.objects.get(pk=api_key.pk).last_used_at is None
+
+
+def _break_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(CursorWrapper, "_execute_with_wrappers", refuse)
+
+
+@pytest.mark.django_db
+def test_database_outage_fails_closed_with_a_clear_reason(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = keys.valid_key()
+    _break_the_database(monkeypatch)
+    with caplog.at_level(logging.ERROR, logger="async_api_key"):
+        outcome = Verifier(APIKey).verify(raw)
+    assert outcome.reason is Reason.UNAVAILABLE
+    assert outcome.status_code == 503
+    assert outcome.api_key is None
+    assert len(caplog.records) == 1
+    assert "unavailable" in caplog.records[0].getMessage()
+    with pytest.raises(KeyStoreUnavailable):
+        APIKey.objects.is_valid(raw)
+    with pytest.raises(KeyStoreUnavailable):
+        APIKey.objects.get_from_key(raw)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_database_outage_on_the_async_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, raw = await APIKey.objects.acreate_key(name="x")
+    _break_the_database(monkeypatch)
+    assert (await Verifier(APIKey).averify(raw)).reason is Reason.UNAVAILABLE
+    with pytest.raises(KeyStoreUnavailable):
+        await APIKey.objects.ais_valid(raw)
+
+
+@pytest.mark.django_db
+def test_failures_are_logged_with_reason_and_prefix_only(caplog: pytest.LogCaptureFixture) -> None:
+    raw = keys.revoked_key()
+    with caplog.at_level(logging.INFO, logger="async_api_key"):
+        Verifier(APIKey).verify(raw)
+    [record] = caplog.records
+    assert "reason=revoked" in record.getMessage()
+    assert f"prefix={raw.split('_')[1]}" in record.getMessage()
+    assert raw not in record.getMessage()
+
+
+@pytest.mark.django_db
+def test_outcome_repr_never_shows_the_key() -> None:
+    raw = keys.valid_key()
+    outcome = Verifier(APIKey).verify(raw)
+    assert raw not in repr(outcome)
+    assert raw not in str(outcome)
+
+
+def test_reason_values_are_stable() -> None:
+    assert {reason.value for reason in Reason} == {
+        "valid",
+        "missing",
+        "malformed",
+        "unknown",
+        "invalid_secret",
+        "revoked",
+        "expired",
+        "unusable",
+        "insufficient_scope",
+        "ip_not_allowed",
+        "unavailable",
+    }
+    assert str(Reason.REVOKED) == "revoked"
+
+
+@pytest.mark.django_db
+def test_error_bodies_do_not_tell_refused_keys_apart() -> None:
+    verifier = Verifier(APIKey)
+    # Every key that was sent; a request with none is answered in DRF's words (its sender
+    # knows it sent none).
+    bodies = [verifier.verify(make()).error_body() for _, make, reason in CASES[2:]]
+    assert all(
+        body == {"detail": "Invalid or missing API key.", "code": "invalid_api_key"}
+        for body in bodies
+    )
+    assert verifier.verify(None).error_body() == {
+        "detail": "Authentication credentials were not provided."
+    }
+
+
+@pytest.mark.django_db
+def test_scope_refusal_body_names_the_missing_scopes() -> None:
+    _, raw = APIKey.objects.create_key(name="x", scopes=["orders:read"])
+    outcome = Verifier(APIKey).verify(raw, scopes=["orders:read", "orders:write"])
+    assert outcome.error_body() == {
+        "detail": "This API key lacks the required scope(s): orders:write",
+        "code": "insufficient_scope",
+        "missing_scopes": ["orders:write"],
+    }
+
+
+def test_unavailable_body() -> None:
+    outcome: VerificationOutcome[APIKey] = VerificationOutcome(Reason.UNAVAILABLE)
+    assert outcome.error_body()["code"] == "api_key_verification_unavailable"
+    assert outcome.status_code == 503
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_last_used_write_does_not_refuse_a_valid_key(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = keys.valid_key()
+    refuse_sql_updates(monkeypatch)
+    assert Verifier(APIKey).verify(raw).is_valid
+    assert any("last_used_at" in record.getMessage() for record in caplog.records)
+
+
+def test_verifiers_are_built_once_per_model_and_manager() -> None:
+    from async_api_key.verification import get_verifier
+
+    assert get_verifier(APIKey) is get_verifier(APIKey)
+    assert APIKey.objects.verifier is APIKey.objects.verifier
+    assert get_verifier(OrganizationAPIKey).model is OrganizationAPIKey
+    assert APIKey.objects.verifier.manager is APIKey.objects
+
+
+def test_managers_made_per_call_share_one_verifier() -> None:
+    from async_api_key import verification
+
+    first = APIKey.objects.db_manager("default").verifier
+    before = len(verification._verifiers)
+    for _ in range(50):
+        assert APIKey.objects.db_manager("default").verifier is first
+    assert len(verification._verifiers) == before
+    assert APIKey.objects.db_manager("default").verifier is not APIKey.objects.verifier
