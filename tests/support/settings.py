@@ -74,6 +74,12 @@ DATABASES: dict[str, Any] = {
         os.environ.get("DATABASE_URL", "sqlite:///:memory:"), conn_max_age=0
     )
 }
+# A second database on the same server, for the tests of where a key's bookkeeping writes go
+# (tests/unit/test_verification_routing.py); only tests that ask for it set it up.
+DATABASES["second"] = {
+    **DATABASES["default"],
+    "TEST": {"NAME": None if DATABASES["default"]["NAME"] == ":memory:" else "test_second"},
+}
 
 REDIS_URL = os.environ.get("REDIS_URL")
 CACHES: dict[str, Any] = {
