@@ -292,12 +292,20 @@ async def test_a_per_instance_header_is_read_by_that_instance() -> None:
     assert authorization.status_code == 200
 
 
+@pytest.mark.django_db
 def test_a_per_instance_keyword_is_honoured() -> None:
-    auth = APIKeyAuth(keyword="Token", header="")
-    factory = RequestFactory()
-    assert auth._get_key(factory.get("/", headers={"Authorization": "Token abc"})) == "abc"
-    assert auth._get_key(factory.get("/", headers={"Authorization": "Api-Key abc"})) is None
-    assert auth._get_key(factory.get("/", headers={"X-API-Key": "abc"})) is None
+    token_api = NinjaAPI(urls_namespace="per_instance_keyword")
+
+    @token_api.get("/orders", auth=APIKeyAuth(keyword="Token", header=""))
+    def orders(request: Any) -> dict[str, str]:
+        return {"prefix": request.auth.prefix}
+
+    api_key, raw = APIKey.objects.create_key(name="token keyword")
+    token_client = TestClient(token_api)
+    answer = token_client.get("/orders", headers={"Authorization": f"Token {raw}"})
+    assert (answer.status_code, answer.json()) == (200, {"prefix": api_key.prefix})
+    for other_source in ({"Authorization": f"Api-Key {raw}"}, {"X-API-Key": raw}):
+        assert token_client.get("/orders", headers=other_source).status_code == 401
 
 
 @pytest.mark.django_db
