@@ -25,13 +25,14 @@ LEGACY_RAW = "Lg7qWnaT.z8YvK3mPq9XcR2tB5nH4jL6sD1fG0wE"
 
 
 class ReadFromSecondRouter:
-    """A read replica: keys are read from ``second``, and every write goes to ``default``."""
+    """A read replica for the library's models: keys are read from ``second``, and written
+    to ``default``; other models are left to the next router."""
 
-    def db_for_read(self, model: Any, **hints: Any) -> str:
-        return "second"
+    def db_for_read(self, model: type[Any], **hints: Any) -> str | None:
+        return "second" if model._meta.app_label == "async_api_key" else None
 
-    def db_for_write(self, model: Any, **hints: Any) -> str:
-        return "default"
+    def db_for_write(self, model: type[Any], **hints: Any) -> str | None:
+        return "default" if model._meta.app_label == "async_api_key" else None
 
 
 def _stored(database: str, api_key: APIKey) -> APIKey:
