@@ -11,6 +11,7 @@ from async_api_key.keys import (
     BASE62_ALPHABET,
     CHECKSUM_LENGTH,
     LOOKUP_LENGTH,
+    MAX_KEY_LENGTH,
     SECRET_LENGTH,
     checksum,
     encode_base62,
@@ -134,6 +135,14 @@ def test_upstream_keys_of_other_lengths_parse_as_legacy(raw: str, lookup: str) -
 )
 def test_legacy_shapes_outside_the_bounds_do_not_parse(raw: str) -> None:
     assert parse_key(raw) is None
+
+
+def test_a_legacy_key_of_the_longest_accepted_length_parses() -> None:
+    raw = "ABCDEFGH." + "a" * (MAX_KEY_LENGTH - len("ABCDEFGH."))
+    assert len(raw) == MAX_KEY_LENGTH
+    parsed = parse_key(raw)
+    assert parsed is not None
+    assert parsed.lookup == "ABCDEFGH"
 
 
 def test_repr_never_shows_the_secret() -> None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from async_api_key import hashing
 from async_api_key.exceptions import KeyStoreUnavailable
 from async_api_key.hashing import hash_key
+from async_api_key.keys import MAX_KEY_LENGTH
 from async_api_key.models import APIKey
 from async_api_key.verification import Reason, VerificationOutcome, Verifier
 from tests.conftest import HopCounter, QueryLog
@@ -192,6 +193,19 @@ def _store_legacy_key(hashed_key: str) -> APIKey:
     api_key = APIKey(name="legacy", prefix=prefix, hashed_key=hashed_key)
     api_key.save()
     return api_key
+
+
+@pytest.mark.django_db
+def test_a_legacy_key_of_the_longest_accepted_length_is_served_from_the_cache(
+    queries: QueryLog,
+) -> None:
+    raw = "AbCdEfGh." + "k" * (MAX_KEY_LENGTH - len("AbCdEfGh."))
+    APIKey(name="longest", prefix="AbCdEfGh", hashed_key=hash_key(raw)).save()
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    with queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count == 0
 
 
 @pytest.mark.django_db
