@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from async_api_key.models import APIKey
-from async_api_key.networks import client_address, is_allowed, parse_address, validate_networks
+from async_api_key.networks import (
+    client_address,
+    is_allowed,
+    parse_address,
+    parse_forwarded_address,
+    validate_networks,
+)
 from async_api_key.verification import Reason, Verifier
 
 
@@ -107,6 +114,51 @@ def test_a_corrupt_allowlist_admits_no_one() -> None:
     )
     inside = Verifier(APIKey).verify(raw, request_meta={"REMOTE_ADDR": "203.0.113.10"})
     assert inside.reason is Reason.IP_NOT_ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7:5678 ", "203.0.113.7"),
+        ("203.0.113.7:https", None),  # a port is digits
+        ("2001:db8::7", "2001:db8::7"),
+        ("[2001:db8::7]", "2001:db8::7"),
+        ("[2001:db8::7]:443", "2001:db8::7"),
+        ("[2001:db8::7]:8", "2001:db8::7"),  # a one-digit port
+        ("[2001:db8::7]:https", None),
+        ("[2001:db8::7]443", None),  # no colon before the port
+        ("[2001:db8::7", None),  # no closing bracket
+        ("unknown", None),
+    ],
+)
+def test_a_forwarded_for_entry_is_an_address_with_or_without_a_port(
+    entry: str, expected: str | None
+) -> None:
+    address = parse_forwarded_address(entry)
+    assert address == (None if expected is None else ipaddress.ip_address(expected))
+
+
+@pytest.mark.django_db
+def test_a_stored_network_with_host_bits_is_read_as_its_network() -> None:
+    """Written around the validation (which would have stored ``10.0.0.0/8``)."""
+    api_key, raw = APIKey.objects.create_key(name="x", allowed_networks=["10.0.0.0/8"])
+    APIKey._base_manager.filter(pk=api_key.pk).update(allowed_networks=["10.0.0.1/8"])
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw, request_meta={"REMOTE_ADDR": "10.200.0.9"}).is_valid
+    outside = verifier.verify(raw, request_meta={"REMOTE_ADDR": "11.0.0.1"})
+    assert outside.reason is Reason.IP_NOT_ALLOWED
+
+
+@pytest.mark.django_db
+def test_a_readable_allowlist_that_refuses_an_address_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, raw = APIKey.objects.create_key(name="x", allowed_networks=["203.0.113.0/24"])
+    with caplog.at_level(logging.ERROR, logger="async_api_key"):
+        outcome = Verifier(APIKey).verify(raw, request_meta={"REMOTE_ADDR": "198.51.100.1"})
+    assert outcome.reason is Reason.IP_NOT_ALLOWED
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 def test_addresses_and_networks_that_are_not_strings_are_refused() -> None:
