@@ -94,10 +94,9 @@ def test_the_openapi_scheme_names_the_header_where_the_bare_key_goes() -> None:
     assert KeySource(keyword="Token", header="").openapi_scheme()["description"] == (
         "Send `Authorization: Token <key>` (in Swagger, enter `Token <key>`)."
     )
-    assert (
-        KeySource()
-        .openapi_scheme("shop.PartnerKey")["description"]
-        .endswith(" Keys of `shop.PartnerKey`.")
+    assert KeySource().openapi_scheme("shop.PartnerKey")["description"] == (
+        "Send the key in the `X-API-Key` header. "
+        "`Authorization: Api-Key <key>` is accepted too. Keys of `shop.PartnerKey`."
     )
 
 
@@ -125,3 +124,9 @@ def test_equal_sources_share_a_scheme_name_and_others_are_told_apart() -> None:
         == "APIKeyAuth_shop.PartnerKey_header.X-Partner-Key_keyword.Bearer"
     )
     assert KeySource(header="").scheme_name("APIKeyAuth") == "APIKeyAuth_header.none"
+
+
+def test_a_scheme_name_is_a_valid_openapi_component_name() -> None:
+    """OpenAPI allows letters, digits, '.', '-' and '_' in component names; others become '.'."""
+    name = KeySource(keyword="Key/v2 (partner)").scheme_name("APIKeyAuth")
+    assert name == "APIKeyAuth_keyword.Key.v2..partner."

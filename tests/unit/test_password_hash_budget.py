@@ -14,7 +14,11 @@ from django.test import Client
 from async_api_key import password_hash_budget as budget_module
 from async_api_key.keys import checksum, random_base62
 from async_api_key.models import APIKey
-from async_api_key.password_hash_budget import ATTEMPTS_PER_WINDOW, WINDOW_SECONDS
+from async_api_key.password_hash_budget import (
+    ATTEMPTS_PER_WINDOW,
+    WINDOW_SECONDS,
+    PasswordHashBudget,
+)
 from async_api_key.verification import Reason, Verifier
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +145,44 @@ def test_budget_counts_per_stored_hash(slow_checks: list[str]) -> None:
     for _ in range(2 * ATTEMPTS_PER_WINDOW):
         verifier.verify(_made_up(first_raw))
     assert verifier.verify(second_raw).is_valid
+
+
+def test_a_flood_past_the_budget_warns_once_per_window(
+    clock: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, raw = _legacy_key()
+    verifier = Verifier(APIKey)
+
+    def warnings() -> int:
+        return sum("refused unchecked" in record.getMessage() for record in caplog.records)
+
+    with caplog.at_level(logging.WARNING, logger="async_api_key"):
+        for _ in range(3 * ATTEMPTS_PER_WINDOW):
+            verifier.verify(_made_up(raw))
+        assert warnings() == 1
+        clock[0] += WINDOW_SECONDS
+        for _ in range(3 * ATTEMPTS_PER_WINDOW):
+            verifier.verify(_made_up(raw))
+    assert warnings() == 2
+
+
+def test_a_budget_of_its_own_keeps_its_attempts_window_and_number_of_hashes(
+    clock: list[float],
+) -> None:
+    """What a budget decides for each hash: its attempts per window, the keys it refused,
+    and, past the hashes it can track, the least recently attacked forgotten first."""
+    budget = PasswordHashBudget(attempts=2, window_seconds=10, max_tracked=1)
+    assert budget.admit("hash-a", "key-1", "prefix-a")
+    budget.refused("hash-a", "key-1")
+    assert not budget.admit("hash-a", "key-1", "prefix-a")  # refused before: not hashed again
+    assert budget.admit("hash-a", "key-2", "prefix-a")
+    assert not budget.admit("hash-a", "key-3", "prefix-a")  # two attempts spent
+    clock[0] += 10
+    assert budget.admit("hash-a", "key-3", "prefix-a")  # a new window
+    assert budget.admit("hash-a", "key-4", "prefix-a")
+    assert not budget.admit("hash-a", "key-5", "prefix-a")
+    assert budget.admit("hash-b", "key-1", "prefix-b")  # tracking hash-b forgets hash-a
+    assert budget.admit("hash-a", "key-5", "prefix-a")
+    budget.matched("hash-a")
+    assert budget.admit("hash-a", "key-6", "prefix-a")
+    assert budget.admit("hash-a", "key-7", "prefix-a")
