@@ -5,6 +5,7 @@ a few times per window, not once per request."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from async_api_key.password_hash_budget import (
     ATTEMPTS_PER_WINDOW,
     WINDOW_SECONDS,
     PasswordHashBudget,
+    password_hash_budget,
 )
 from async_api_key.verification import Reason, Verifier
 
@@ -186,3 +188,22 @@ def test_a_budget_of_its_own_keeps_its_attempts_window_and_number_of_hashes(
     budget.matched("hash-a")
     assert budget.admit("hash-a", "key-6", "prefix-a")
     assert budget.admit("hash-a", "key-7", "prefix-a")
+    budget.matched("hash-b")  # forgotten meanwhile: nothing to do, and no error
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_starts_with_a_budget_of_its_own(clock: list[float]) -> None:
+    """A worker forked by gunicorn or multiprocessing neither inherits a lock another
+    thread held nor the parent's spent attempts."""
+    for attempt in range(ATTEMPTS_PER_WINDOW):
+        assert password_hash_budget.admit("hash-fork", f"key-{attempt}", "prefix-fork")
+    assert not password_hash_budget.admit("hash-fork", "key-next", "prefix-fork")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports by its exit code
+        try:
+            os._exit(0 if password_hash_budget.admit("hash-fork", "key-next", "p") else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    password_hash_budget.reset()
