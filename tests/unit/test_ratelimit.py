@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.test import override_settings
 
 from async_api_key.checks import check_rate_limit_cache, check_rate_limit_cache_is_shared
 from async_api_key.ratelimit import (
     Rate,
+    RateDecision,
     RateLimiter,
     RateLimitUnavailable,
     parse_rate,
@@ -212,3 +216,71 @@ async def test_an_unreachable_cache_fails_closed_in_both_twins(
     with pytest.raises(RateLimitUnavailable):
         await sync_to_async(limits.count)(HttpRequest(), api_key)
     assert "rate limit cache unavailable" in caplog.text
+
+
+def test_a_counter_lives_one_second_past_its_window_also_when_started_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    real_add, real_incr = cache.add, cache.incr
+    timeouts: list[object] = []
+    expired: list[str] = []
+
+    def recording_add(key: str, value: object, timeout: object = None, **kwargs: object) -> bool:
+        timeouts.append(timeout)
+        return bool(real_add(key, value, timeout=timeout, **kwargs))  # type: ignore[arg-type]
+
+    def incr_after_expiry(key: str, delta: int = 1, version: int | None = None) -> int:
+        if not expired:
+            expired.append(key)
+            cache.delete(key)
+            raise ValueError(f"Key '{key}' not found")
+        return int(real_incr(key, delta, version))
+
+    monkeypatch.setattr(cache, "add", recording_add)
+    limiter, identity, rate = RateLimiter(), _identity(), Rate(5, 60)
+    limiter.hit(identity, rate)  # a new counter
+    monkeypatch.setattr(cache, "incr", incr_after_expiry)
+    limiter.hit(identity, rate)  # found, expired before incr(), started again
+    assert timeouts == [61, 61, 61]
+
+
+def test_the_last_second_of_a_window_asks_for_one_second() -> None:
+    limiter, rate = RateLimiter(), Rate(1, 60)
+    window_end = 1_000_080.0  # 60 s windows start at multiples of 60
+    decision = limiter.hit(_identity(), rate, now=window_end - 0.5)
+    assert (decision.allowed, decision.limit, decision.retry_after) == (True, 1, 1)
+
+
+async def test_async_hits_count_identities_apart_in_process_and_on_a_network_cache(
+    tmp_path: Path,
+) -> None:
+    files = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}
+    caches_setting = {**settings.CACHES, "files": {**files, "LOCATION": str(tmp_path)}}
+    with override_settings(CACHES=caches_setting):
+        for limiter in (RateLimiter(), RateLimiter("files")):
+            rate = Rate(1, 60)
+            assert (await limiter.ahit(_identity(), rate)).allowed
+            assert (await limiter.ahit(_identity(), rate)).allowed
+
+
+async def test_a_network_cache_is_called_off_the_thread_the_orm_shares(tmp_path: Path) -> None:
+    """A slow cache must not hold up the one thread Django runs async views' ORM calls on."""
+    files = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}
+    caches_setting = {**settings.CACHES, "files": {**files, "LOCATION": str(tmp_path)}}
+    with override_settings(CACHES=caches_setting):
+        limiter = RateLimiter("files")
+        real_hit = limiter.hit
+        threads: list[int] = []
+
+        def recording_hit(identity: str, rate: Rate, now: float | None = None) -> RateDecision:
+            threads.append(threading.get_ident())
+            return real_hit(identity, rate, now)
+
+        limiter.hit = recording_hit  # type: ignore[method-assign]
+        assert (await limiter.ahit(_identity(), Rate(1, 60))).allowed
+        orm_thread = await sync_to_async(threading.get_ident)()
+    assert threads
+    assert threads[0] not in {orm_thread, threading.get_ident()}
