@@ -527,6 +527,54 @@ def test_a_cached_key_keeps_its_selected_related_objects(queries: QueryLog) -> N
     assert queries.count == 0
 
 
+def test_a_related_object_changed_by_one_request_is_not_seen_by_the_next() -> None:
+    organization = Organization.objects.create(name="Acme")
+    _, raw = OrganizationAPIKey.objects.create_key(name="k", organization=organization)
+    manager = _SelectingManager()
+    manager.model = OrganizationAPIKey
+    verifier = Verifier(OrganizationAPIKey, manager=manager)
+    assert verifier.verify(raw).is_valid
+    first = verifier.verify(raw).api_key  # a hit
+    assert first is not None
+    first.organization.name = "changed by one request"
+    second = verifier.verify(raw).api_key
+    assert second is not None
+    assert second.organization.name == "Acme"
+
+
+@pytest.mark.django_db(databases=["default", "second"])
+def test_an_unknown_lookup_id_is_remembered_for_each_database_it_was_missing_from(
+    queries: QueryLog,
+) -> None:
+    raw = generate_key("ak").raw
+    in_default = Verifier(APIKey)
+    in_second = Verifier(APIKey, manager=APIKey.objects.db_manager("second"))
+    for verifier in (in_default, in_second):  # this process starts following each database
+        verifier.verify(generate_key("ak").raw)
+    assert in_default.verify(raw).reason is Reason.UNKNOWN
+    assert in_second.verify(raw).reason is Reason.UNKNOWN
+    with queries.capture():
+        assert in_default.verify(raw).reason is Reason.UNKNOWN
+        assert in_second.verify(raw).reason is Reason.UNKNOWN
+    assert queries.count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("shared_tier")
+def test_a_change_to_one_key_leaves_the_shared_entries_of_the_others(queries: QueryLog) -> None:
+    changed, changed_raw = APIKey.objects.create_key(name="changed")
+    _, other_raw = APIKey.objects.create_key(name="other")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(changed_raw).is_valid
+    assert verifier.verify(other_raw).is_valid
+    changed.revoke()
+    clear_local()  # what another process sees
+    with queries.capture():
+        assert verifier.verify(other_raw).is_valid
+    assert queries.count == 0  # the change log may be read, the key table is not
+    assert verifier.verify(changed_raw).reason is Reason.REVOKED
+
+
 # A new process ---------------------------------------------------------------------------
 
 
