@@ -62,6 +62,18 @@ def test_a_cached_key_shares_no_mutable_state_between_requests() -> None:
     assert second.api_key.allowed_networks == ["10.0.0.0/8"]
 
 
+def test_the_request_that_read_a_key_from_the_database_shares_nothing_with_the_cache() -> None:
+    _, raw = APIKey.objects.create_key(name="x", scopes=["orders:read"])
+    verifier = Verifier(APIKey)
+    first = verifier.verify(raw).api_key  # read from the database, then cached
+    assert first is not None
+    first.scopes.append("*")  # the first request's code changes its key...
+    second = verifier.verify(raw, scopes=["admin"])  # ...and the cached key must not change
+    assert second.reason is Reason.INSUFFICIENT_SCOPE
+    assert second.api_key is not None
+    assert second.api_key.scopes == ["orders:read"]
+
+
 def test_a_forged_probe_through_a_narrow_manager_does_not_lock_out_the_real_key() -> None:
     organization = Organization.objects.create(name="Acme")
     victim, raw = OrganizationAPIKey.objects.create_key(name="hidden", organization=organization)
