@@ -211,12 +211,18 @@ def in_process_targets(results: InProcessResults) -> list[Target]:
             ("averify", r.hot_averify_over_sha512),
         )
     ]
+    # "Upstream is_valid plus one thread hop" is what an upstream user's async view runs:
+    # is_valid awaited through sync_to_async. The sum of a bare is_valid and an empty hop
+    # (in the table) undercounts it: a hop that carries database work costs more than an
+    # empty one (by 100 to 200 us on a 2-core VM, where that sum made the ratio swing
+    # between 0.91 and 1.19 for unchanged code).
     targets.append(
         Target(
-            "cold `averify` / (upstream `is_valid` + one hop)",
+            "cold `averify` / upstream `is_valid` plus one thread hop (awaited through "
+            "`sync_to_async`)",
             "<= 1.00",
-            f"{r.cold_averify_over_upstream_plus_hop:.2f}",
-            r.cold_averify_over_upstream_plus_hop <= 1.0,
+            f"{r.cold_averify_over_upstream_awaited:.2f}",
+            r.cold_averify_over_upstream_awaited <= 1.0,
         )
     )
     flood = ratio(cases["legacy_flood"].verify_runs, results.references["pbkdf2"].runs)
