@@ -699,6 +699,76 @@ def test_a_clock_created_by_a_concurrent_first_change_still_advances(
     assert KeyChange.objects.get(prefix=api_key.prefix).generation > 5
 
 
+def test_a_change_to_every_key_of_a_model_forgets_only_that_models_unknown_lookup_ids(
+    queries: QueryLog,
+) -> None:
+    from async_api_key.changes import keys_changed
+
+    unknown_key, unknown_organization_key = generate_key("ak").raw, generate_key("ak").raw
+    keys, organization_keys = Verifier(APIKey), Verifier(OrganizationAPIKey)
+    assert keys.verify(unknown_key).reason is Reason.UNKNOWN
+    assert organization_keys.verify(unknown_organization_key).reason is Reason.UNKNOWN
+    keys_changed.send(APIKey._meta.label_lower, prefixes=None, committed=True)
+    with queries.capture():
+        assert organization_keys.verify(unknown_organization_key).reason is Reason.UNKNOWN
+    assert queries.count == 0  # still remembered
+    with queries.capture():
+        assert keys.verify(unknown_key).reason is Reason.UNKNOWN
+    assert queries.count == 1  # looked up again: a key may have appeared
+
+
+def test_a_change_that_stands_for_every_model_forgets_every_unknown_lookup_id(
+    queries: QueryLog,
+) -> None:
+    from async_api_key.changes import keys_changed
+
+    unknown = generate_key("ak").raw
+    verifier = Verifier(APIKey)
+    assert verifier.verify(unknown).reason is Reason.UNKNOWN
+    keys_changed.send(None, prefixes=None, committed=False)  # e.g. a restored database
+    with queries.capture():
+        assert verifier.verify(unknown).reason is Reason.UNKNOWN
+    assert queries.count == 1
+
+
+@pytest.mark.usefixtures("shared_tier")
+def test_with_caching_off_the_shared_tier_is_not_read(queries: QueryLog) -> None:
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # stored in both tiers
+    clear_local()
+    caching_off = override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default", "CACHE_TTL": 0})
+    with caching_off, queries.capture():
+        assert verifier.verify(raw).is_valid
+    assert queries.count >= 1  # from the database
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("shared_tier")
+def test_a_raw_sql_change_recorded_for_the_whole_model_reaches_the_shared_tier() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # stored in both tiers
+    table = connection.ops.quote_name(APIKey._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET revoked = %s WHERE prefix = %s", [True, api_key.prefix])  # noqa: S608
+    record_change(APIKey)  # the documented call after raw SQL: every key of the model
+    clear_local()  # what another process sees
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+def test_a_cold_verification_reads_no_change_log_once_this_process_follows_it(
+    queries: QueryLog,
+) -> None:
+    _, first = APIKey.objects.create_key(name="first")
+    _, second = APIKey.objects.create_key(name="second")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(first).is_valid  # this process now follows the change log
+    with queries.capture():
+        assert verifier.verify(second).is_valid
+    assert queries.change_log == []
+
+
 # What other processes are pushed ---------------------------------------------------------
 
 
