@@ -120,6 +120,31 @@ def test_a_revocation_learned_from_the_log_retires_the_shared_entry(clock: Clock
     assert verifier.verify(raw).reason is Reason.REVOKED
 
 
+@override_settings(ASYNC_API_KEY=SHARED)
+@pytest.mark.django_db(transaction=True)
+def test_a_local_copy_of_a_shared_entry_is_dropped_by_a_change_to_its_key() -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid  # stored in both tiers
+    clear_local()
+    assert verifier.verify(raw).is_valid  # a shared hit, copied into this process
+    api_key.revoke()
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY={**SHARED, "MAX_STALENESS": 1})
+@pytest.mark.django_db(transaction=True)
+def test_a_local_copy_of_a_shared_entry_needs_the_log_past_the_bound(clock: Clock) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    clear_local()
+    assert verifier.verify(raw).is_valid  # a shared hit, copied into this process
+    remote_revoke(api_key)
+    clock.advance(1.5)
+    assert verifier.verify(raw).reason is Reason.REVOKED
+
+
 @override_settings(ASYNC_API_KEY={**SHARED, "MAX_STALENESS": 1})
 @pytest.mark.django_db(transaction=True)
 def test_a_shared_entry_is_not_served_once_the_log_read_is_older_than_the_bound(
