@@ -794,6 +794,43 @@ def test_a_cold_verification_reads_no_change_log_once_this_process_follows_it(
     assert queries.change_log == []
 
 
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_key_another_process_creates_is_found_once_its_creation_is_read_from_the_log(
+    clock: Clock,
+) -> None:
+    generated = generate_key("ak")
+    _, hot = APIKey.objects.create_key(name="hot")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(hot).is_valid  # a key this process serves from memory
+    assert verifier.verify(generated.raw).reason is Reason.UNKNOWN  # remembered as unknown
+    with transaction.atomic():  # another process creates a key with that lookup id
+        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
+            ChangeClock.objects.create(id=1, generation=1)
+        KeyChange.objects.create(
+            generation=ChangeClock.objects.get(pk=1).generation,
+            model_label="async_api_key.apikey",
+            prefix=generated.lookup,
+            recorded_at=timezone.now(),
+        )
+        APIKey._base_manager.bulk_create(
+            [APIKey(name="remote", prefix=generated.lookup, hashed_key=hash_key(generated.raw))]
+        )
+    clock.advance(1.5)
+    assert verifier.verify(hot).is_valid  # past MAX_STALENESS: confirmed by reading the log
+    assert verifier.verify(generated.raw).is_valid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_without_a_shared_tier_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    api_key, raw = APIKey.objects.create_key(name="x")
+    with caplog.at_level(logging.ERROR, logger="async_api_key"):
+        with transaction.atomic():
+            api_key.revoke()
+        assert Verifier(APIKey).verify(raw).reason is Reason.REVOKED
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
 # What other processes are pushed ---------------------------------------------------------
 
 
