@@ -199,15 +199,15 @@ def _pattern(module: str) -> str:
 
 
 def _mutated_lines(name: str) -> set[str]:
-    """The lines the mutant ``name`` adds, stripped (how equivalent.txt recognises it)."""
+    """The lines the mutant ``name`` adds, stripped, and those it only removes, stripped and
+    marked ``-`` (how equivalent.txt recognises it: a mutant that deletes an argument adds
+    no line)."""
     from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
 
-    diff = get_diff_for_mutant(name, path=find_mutant(name).path)
-    return {
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    }
+    diff = get_diff_for_mutant(name, path=find_mutant(name).path).splitlines()
+    added = {line[1:].strip() for line in diff if line.startswith("+") and line[:3] != "+++"}
+    removed = {line[1:].strip() for line in diff if line.startswith("-") and line[:3] != "---"}
+    return added | {f"-{line}" for line in removed if not added}
 
 
 def _equivalence(name: str, entries: list[tuple[str, str, str]]) -> str | None:
