@@ -173,3 +173,14 @@ def shared_tier() -> Iterator[None]:
     with override_settings(ASYNC_API_KEY={"SHARED_CACHE_ALIAS": "default"}):
         yield
     cache.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _second_database_features_known(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Django 6.1's model checks ask every database whether it supports ``JSONField``, which
+    on SQLite is a query. Ask the suite's second database once, up front, so that a check run
+    by a test that uses only ``default`` does not reach it."""
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        assert connections["second"].features.supports_json_field
