@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.core.cache import caches
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.test import override_settings
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ from async_api_key.propagation import ChangeFeed, change_feed
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import QueryLog
 from tests.support.key_factories import wrong_secret_for
-from tests.support.remote_changes import remote_revoke
+from tests.support.remote_changes import remote_change_log_entry, remote_revoke
 from tests.support.testapp.models import Organization, OrganizationAPIKey
 
 pytestmark = pytest.mark.django_db
@@ -323,14 +323,7 @@ def test_a_change_to_every_key_learned_from_the_log_drops_every_cached_key(clock
     verifier = Verifier(APIKey)
     assert verifier.verify(raw).is_valid
     with transaction.atomic():  # another process: record_change(APIKey, None)
-        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
-            ChangeClock.objects.create(id=1, generation=1)
-        KeyChange.objects.create(
-            generation=ChangeClock.objects.get(pk=1).generation,
-            model_label="async_api_key.apikey",
-            prefix="",
-            recorded_at=timezone.now(),
-        )
+        remote_change_log_entry("")  # "" stands for every key of the model
         APIKey._base_manager.filter(pk=api_key.pk).update(revoked=True)
     clock.advance(1.5)
     assert verifier.verify(raw).reason is Reason.REVOKED
@@ -805,14 +798,7 @@ def test_a_key_another_process_creates_is_found_once_its_creation_is_read_from_t
     assert verifier.verify(hot).is_valid  # a key this process serves from memory
     assert verifier.verify(generated.raw).reason is Reason.UNKNOWN  # remembered as unknown
     with transaction.atomic():  # another process creates a key with that lookup id
-        if not ChangeClock.objects.filter(pk=1).update(generation=F("generation") + 1):
-            ChangeClock.objects.create(id=1, generation=1)
-        KeyChange.objects.create(
-            generation=ChangeClock.objects.get(pk=1).generation,
-            model_label="async_api_key.apikey",
-            prefix=generated.lookup,
-            recorded_at=timezone.now(),
-        )
+        remote_change_log_entry(generated.lookup)
         APIKey._base_manager.bulk_create(
             [APIKey(name="remote", prefix=generated.lookup, hashed_key=hash_key(generated.raw))]
         )

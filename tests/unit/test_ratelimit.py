@@ -7,7 +7,9 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -51,6 +53,30 @@ def _identity() -> str:
     return f"test:{uuid.uuid4().hex}"
 
 
+def _incr_that_finds_the_counter_expired(cache: Any, expired: list[str]) -> Any:
+    """``cache.incr`` as it runs when the counter expires just before it, the first time."""
+    real_incr = cache.incr
+
+    def incr_after_expiry(key: str, delta: int = 1, version: int | None = None) -> int:
+        if not expired:
+            expired.append(key)
+            cache.delete(key)
+            raise ValueError(f"Key '{key}' not found")
+        return int(real_incr(key, delta, version))
+
+    return incr_after_expiry
+
+
+@pytest.fixture
+def network_cache(tmp_path: Path) -> Iterator[str]:
+    """A cache alias that lives outside this process (files), as Redis does."""
+    files = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}
+    with override_settings(
+        CACHES={**settings.CACHES, "files": {**files, "LOCATION": str(tmp_path)}}
+    ):
+        yield "files"
+
+
 def test_requests_over_the_limit_are_refused_until_the_window_ends() -> None:
     limiter = RateLimiter()
     identity, rate = _identity(), Rate(3, 60)
@@ -75,19 +101,10 @@ def test_a_counter_that_expires_between_add_and_incr_starts_again(
     from django.core.cache import caches
 
     cache = caches["default"]
-    real_incr = cache.incr
     calls: list[str] = []
-
-    def incr_after_expiry(key: str, delta: int = 1, version: int | None = None) -> int:
-        if not calls:
-            calls.append(key)
-            cache.delete(key)
-            raise ValueError(f"Key '{key}' not found")
-        return int(real_incr(key, delta, version))
-
     limiter, identity, rate = RateLimiter(), _identity(), Rate(5, 60)
     assert limiter.hit(identity, rate).remaining == 4
-    monkeypatch.setattr(cache, "incr", incr_after_expiry)
+    monkeypatch.setattr(cache, "incr", _incr_that_finds_the_counter_expired(cache, calls))
     decision = limiter.hit(identity, rate)
     assert decision.allowed
     assert decision.remaining == 4  # counted again from zero, this request included
@@ -224,7 +241,7 @@ def test_a_counter_lives_one_second_past_its_window_also_when_started_again(
     from django.core.cache import caches
 
     cache = caches["default"]
-    real_add, real_incr = cache.add, cache.incr
+    real_add = cache.add
     timeouts: list[object] = []
     expired: list[str] = []
 
@@ -232,17 +249,10 @@ def test_a_counter_lives_one_second_past_its_window_also_when_started_again(
         timeouts.append(timeout)
         return bool(real_add(key, value, timeout=timeout, **kwargs))  # type: ignore[arg-type]
 
-    def incr_after_expiry(key: str, delta: int = 1, version: int | None = None) -> int:
-        if not expired:
-            expired.append(key)
-            cache.delete(key)
-            raise ValueError(f"Key '{key}' not found")
-        return int(real_incr(key, delta, version))
-
     monkeypatch.setattr(cache, "add", recording_add)
     limiter, identity, rate = RateLimiter(), _identity(), Rate(5, 60)
     limiter.hit(identity, rate)  # a new counter
-    monkeypatch.setattr(cache, "incr", incr_after_expiry)
+    monkeypatch.setattr(cache, "incr", _incr_that_finds_the_counter_expired(cache, expired))
     limiter.hit(identity, rate)  # found, expired before incr(), started again
     assert timeouts == [61, 61, 61]
 
@@ -255,32 +265,26 @@ def test_the_last_second_of_a_window_asks_for_one_second() -> None:
 
 
 async def test_async_hits_count_identities_apart_in_process_and_on_a_network_cache(
-    tmp_path: Path,
+    network_cache: str,
 ) -> None:
-    files = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}
-    caches_setting = {**settings.CACHES, "files": {**files, "LOCATION": str(tmp_path)}}
-    with override_settings(CACHES=caches_setting):
-        for limiter in (RateLimiter(), RateLimiter("files")):
-            rate = Rate(1, 60)
-            assert (await limiter.ahit(_identity(), rate)).allowed
-            assert (await limiter.ahit(_identity(), rate)).allowed
+    for limiter in (RateLimiter(), RateLimiter(network_cache)):
+        rate = Rate(1, 60)
+        assert (await limiter.ahit(_identity(), rate)).allowed
+        assert (await limiter.ahit(_identity(), rate)).allowed
 
 
-async def test_a_network_cache_is_called_off_the_thread_the_orm_shares(tmp_path: Path) -> None:
+async def test_a_network_cache_is_called_off_the_thread_the_orm_shares(network_cache: str) -> None:
     """A slow cache must not hold up the one thread Django runs async views' ORM calls on."""
-    files = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}
-    caches_setting = {**settings.CACHES, "files": {**files, "LOCATION": str(tmp_path)}}
-    with override_settings(CACHES=caches_setting):
-        limiter = RateLimiter("files")
-        real_hit = limiter.hit
-        threads: list[int] = []
+    limiter = RateLimiter(network_cache)
+    real_hit = limiter.hit
+    threads: list[int] = []
 
-        def recording_hit(identity: str, rate: Rate, now: float | None = None) -> RateDecision:
-            threads.append(threading.get_ident())
-            return real_hit(identity, rate, now)
+    def recording_hit(identity: str, rate: Rate, now: float | None = None) -> RateDecision:
+        threads.append(threading.get_ident())
+        return real_hit(identity, rate, now)
 
-        limiter.hit = recording_hit  # type: ignore[method-assign]
-        assert (await limiter.ahit(_identity(), Rate(1, 60))).allowed
-        orm_thread = await sync_to_async(threading.get_ident)()
+    limiter.hit = recording_hit  # type: ignore[method-assign]
+    assert (await limiter.ahit(_identity(), Rate(1, 60))).allowed
+    orm_thread = await sync_to_async(threading.get_ident)()
     assert threads
     assert threads[0] not in {orm_thread, threading.get_ident()}
