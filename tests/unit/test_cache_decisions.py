@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time as real_time
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from django.core.cache import caches
 from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet
+from django.db.models.signals import post_init
 from django.test import override_settings
 from django.utils import timezone
 
@@ -873,3 +875,80 @@ def test_a_change_feed_reads_the_log_straight_from_its_constructor() -> None:
     assert feed.sync(APIKey.objects.db)
     assert feed.has_position(APIKey.objects.db)
     assert feed.reads == 1
+
+
+# A verification in flight ---------------------------------------------------------------
+
+
+class _PausedRead:
+    """Holds a verification on another thread just after it has read its key from the
+    database (Django's ``post_init`` of the row), until :meth:`release`."""
+
+    def __init__(self, verifier: Verifier[APIKey], raw_key: str) -> None:
+        self._verifier = verifier
+        self._raw_key = raw_key
+        self._read = threading.Event()
+        self._go_on = threading.Event()
+        self.reasons: list[Reason] = []
+        self._thread = threading.Thread(target=self._verify)
+
+    def __enter__(self) -> _PausedRead:
+        post_init.connect(self._pause, sender=APIKey)
+        self._thread.start()
+        assert self._read.wait(10), "the verification never read its key"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+        post_init.disconnect(self._pause, sender=APIKey)
+
+    def release(self) -> None:
+        self._go_on.set()
+        self._thread.join(10)
+
+    def _pause(self, **kwargs: Any) -> None:
+        if threading.current_thread() is self._thread:
+            self._read.set()
+            self._go_on.wait(10)
+
+    def _verify(self) -> None:
+        try:
+            self.reasons.append(self._verifier.verify(self._raw_key).reason)
+        finally:
+            connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_read_before_its_revocation_stays_refused_after_the_cache_is_cleared() -> None:
+    """A verification reads the key; before it stores what it read, the key is revoked and
+    the local tier is emptied (``clear_local()``, as tests do), more than once. What it read
+    was the key before the revocation: it is never served afterwards, however many
+    invalidations and clears fell in between."""
+    _, warm = APIKey.objects.create_key(name="warm")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(warm).is_valid  # this process follows the change log
+    clear_local()
+    api_key, raw = APIKey.objects.create_key(name="x")
+    with _PausedRead(verifier, raw) as in_flight:
+        api_key.revoke()
+        clear_local()
+        clear_local()
+    assert in_flight.reasons == [Reason.VALID]  # it read the key before the revocation
+    assert verifier.verify(raw).reason is Reason.REVOKED
+    assert APIKey.objects.is_valid(raw) is False
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("shared_tier")
+def test_a_key_read_before_its_revocation_is_not_stored_in_the_shared_tier() -> None:
+    """What a verification read before a committed revocation is stored in neither tier:
+    the shared tier must not hold an entry for a revoked key, even one its versions refuse."""
+    _, warm = APIKey.objects.create_key(name="warm")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(warm).is_valid
+    api_key, raw = APIKey.objects.create_key(name="x")
+    with _PausedRead(verifier, raw) as in_flight:
+        api_key.revoke()
+    assert in_flight.reasons == [Reason.VALID]
+    assert caches["default"].get(_shared_entry_key(api_key)) is None
+    assert verifier.verify(raw).reason is Reason.REVOKED
