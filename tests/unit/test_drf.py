@@ -12,7 +12,9 @@ from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import override_settings
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
+from rest_framework.views import APIView
 
 from async_api_key.drf import HasScopes, KeyParser
 from async_api_key.models import APIKey
@@ -192,6 +194,29 @@ def test_permission_works_with_the_api_request_factory() -> None:
     refused = factory.get("/", HTTP_AUTHORIZATION=f"Api-Key {revoked_key()}")
     assert PermissionOnlyView.as_view()(allowed).status_code == 200
     assert PermissionOnlyView.as_view()(refused).status_code == 403
+
+
+@pytest.mark.parametrize("granted", [[], ["orders:read"]])
+def test_a_scope_permission_alone_refuses_a_key_from_outside_its_allowlist_as_such(
+    granted: list[str],
+) -> None:
+    """``HasScopes`` with no authentication class: a key used from outside its allowlist is
+    refused for that reason, and the answer says nothing about the scopes it grants."""
+
+    class ScopedPermissionOnlyView(APIView):
+        authentication_classes = ()
+        permission_classes = (HasScopes.require("orders:read"),)
+
+        def get(self, request: Request) -> Response:
+            return Response({"ok": True})
+
+    raw = valid_key(allowed_networks=["203.0.113.0/24"], scopes=granted)
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    response = ScopedPermissionOnlyView.as_view()(request)
+    response.render()
+    assert response.status_code == 403
+    assert response.data["code"] == "ip_not_allowed"
+    assert "missing_scopes" not in response.data
 
 
 # Custom header and custom keyword

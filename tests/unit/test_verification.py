@@ -423,3 +423,53 @@ def test_managers_made_per_call_share_one_verifier() -> None:
         assert APIKey.objects.db_manager("default").verifier is first
     assert len(verification._verifiers) == before
     assert APIKey.objects.db_manager("default").verifier is not APIKey.objects.verifier
+
+
+# Policy fields written around the validation -------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "stored", "scopes", "reason"),
+    [
+        # From inside the stored network: only the unreadable entry can refuse.
+        ("allowed_networks", ["203.0.113.0/24", "garbage"], (), Reason.IP_NOT_ALLOWED),
+        ("scopes", ["orders:read", 42], ("billing:read",), Reason.INSUFFICIENT_SCOPE),
+    ],
+)
+def test_an_unreadable_policy_field_refuses_and_tells_the_operator_which_key_and_field(
+    caplog: pytest.LogCaptureFixture,
+    field: str,
+    stored: list[Any],
+    scopes: tuple[str, ...],
+    reason: Reason,
+) -> None:
+    """A raw SQL write or ``_base_manager`` update stored a value the validation would have
+    refused: the request is refused, and one ERROR names the key's lookup id and the field."""
+    api_key, raw = APIKey.objects.create_key(
+        name="x", allowed_networks=["203.0.113.0/24"], scopes=["orders:read"]
+    )
+    APIKey._base_manager.filter(pk=api_key.pk).update(**{field: stored})
+    with caplog.at_level(logging.ERROR, logger="async_api_key"):
+        outcome = Verifier(APIKey).verify(
+            raw,
+            scopes=scopes,
+            request_meta={"REMOTE_ADDR": "203.0.113.9"},
+        )
+    assert outcome.reason is reason
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert api_key.prefix in errors[0]
+    assert f"unreadable {field} stored" in errors[0]
+
+
+@pytest.mark.django_db
+def test_a_key_refused_by_its_allowlist_is_still_the_genuine_key_on_the_outcome() -> None:
+    """A policy refusal names the key it refused (``outcome.api_key``), as documented, so that
+    a caller can tell whose key was used from the wrong place."""
+    api_key, raw = APIKey.objects.create_key(name="x", allowed_networks=["203.0.113.0/24"])
+    outside = Verifier(APIKey).verify(raw, request_meta={"REMOTE_ADDR": "198.51.100.1"})
+    assert outside.reason is Reason.IP_NOT_ALLOWED
+    assert outside.api_key is not None
+    assert outside.api_key.pk == api_key.pk
+    assert outside.prefix == api_key.prefix
