@@ -260,9 +260,11 @@ class APIKeySettings:
 
     def __init__(self) -> None:
         self._merged: dict[str, Any] | None = None
-        # Read on every cache hit, so kept ready-made (set with ``_merged``).
+        # Read on every cache hit or every request, so kept ready-made (set with ``_merged``).
         self._caching = False
         self._max_staleness = 0.0
+        self._keyword = ""
+        self._custom_header_meta_name: str | None = None
 
     def _values(self) -> dict[str, Any]:
         if self._merged is None:
@@ -278,6 +280,8 @@ class APIKeySettings:
             merged[UPSTREAM_CUSTOM_HEADER_SETTING] = custom_header
             self._caching = bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0
             self._max_staleness = float(merged["MAX_STALENESS"])
+            self._keyword = str(merged["KEYWORD"])
+            self._custom_header_meta_name = custom_header
             self._merged = merged
         return self._merged
 
@@ -300,7 +304,9 @@ class APIKeySettings:
 
     @property
     def keyword(self) -> str:
-        return str(self._values()["KEYWORD"])
+        if self._merged is None:
+            self._values()
+        return self._keyword
 
     @property
     def header(self) -> str | None:
@@ -310,8 +316,9 @@ class APIKeySettings:
     @property
     def custom_header_meta_name(self) -> str | None:
         """The upstream ``API_KEY_CUSTOM_HEADER`` (a ``META`` name), if the project sets it."""
-        value: str | None = self._values()[UPSTREAM_CUSTOM_HEADER_SETTING]
-        return value
+        if self._merged is None:
+            self._values()
+        return self._custom_header_meta_name
 
     @property
     def last_used_interval(self) -> timedelta | None:

@@ -55,6 +55,9 @@ __all__ = [
 
 _HasScopesT = TypeVar("_HasScopesT", bound="HasScopes")
 
+#: ``Reason.VALID``, read once for the permission's common case (see verification.py).
+_VALID = Reason.VALID
+
 #: Attribute of the underlying ``HttpRequest`` that holds this request's outcomes, by key model.
 _OUTCOMES_ATTRIBUTE = "_async_api_key_outcomes"
 
@@ -159,21 +162,18 @@ def _error_detail(outcome: VerificationOutcome[Any]) -> dict[str, Any]:
     return body
 
 
-class _Memo:
-    """One verified key and its outcome; its ``repr`` leaves the key out.
+class _Memo(tuple[str | None, "VerificationOutcome[Any]"]):
+    """One verified key and its outcome, ``(raw_key, outcome)``; its ``repr`` leaves the
+    key out.
 
-    A plain slotted class: built on every verified request, where a frozen dataclass
-    costs several times more.
+    A tuple: built on every verified request, where even a slotted class's ``__init__``
+    costs a Python call.
     """
 
-    __slots__ = ("outcome", "raw_key")
-
-    def __init__(self, raw_key: str | None, outcome: VerificationOutcome[Any]) -> None:
-        self.raw_key = raw_key
-        self.outcome = outcome
+    __slots__ = ()
 
     def __repr__(self) -> str:
-        return f"_Memo(outcome={self.outcome!r})"
+        return f"_Memo(outcome={self[1]!r})"
 
 
 @masks_key_locals
@@ -192,10 +192,11 @@ def _verify_once(
         memo = http_request.__dict__.setdefault(_OUTCOMES_ATTRIBUTE, {})
     else:
         cached = memo.get(model)
-        if cached is not None and cached.raw_key == raw_key:
-            return cached.outcome
-    outcome = get_verifier(model).verify(raw_key, request_meta=http_request.META)
-    memo[model] = _Memo(raw_key, outcome)
+        if cached is not None and cached[0] == raw_key:
+            return cached[1]
+    # _verify, not verify: this frame already masks the frames below it.
+    outcome = get_verifier(model)._verify(raw_key, (), http_request.META)
+    memo[model] = _Memo((raw_key, outcome))
     return outcome
 
 
@@ -222,13 +223,13 @@ class BaseHasAPIKey(permissions.BasePermission):
                 f"{type(self).__name__} must set `model` to the API key model to check against."
             )
         outcome = _verify_once(request, self.model, self.get_key(request))
-        if outcome.refusal_kind is RefusalKind.UNAVAILABLE:
-            raise APIKeyStoreUnavailable(outcome)
         scopes = self.get_required_scopes(request, view)
         if scopes:  # requiring none leaves the outcome as it is: skip the call
             outcome = get_verifier(self.model).apply_policy(outcome, scopes=scopes)
-        if outcome.is_valid:
+        if outcome.reason is _VALID:
             return True
+        if outcome.refusal_kind is RefusalKind.UNAVAILABLE:
+            raise APIKeyStoreUnavailable(outcome)
         if (
             outcome.refusal_kind is RefusalKind.CHALLENGE
             and outcome.reason is not Reason.MISSING
