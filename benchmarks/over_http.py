@@ -383,6 +383,13 @@ def measure_all(
             True,
         ),
         Endpoint("drf/upstream", "DRF, upstream `HasAPIKey`", "/drf/upstream", upstream_key, True),
+        Endpoint(
+            "drf/floor",
+            "DRF, floor: a dictionary lookup and a new key object (a reference, not a protection)",
+            "/drf/floor",
+            hot_key,
+            True,
+        ),
     ]
     results = [
         measure_server(
