@@ -295,15 +295,15 @@ class APIKeyAuthentication(BaseAuthentication):
     key_parser: ClassVar[KeyParser] = KeyParser()
     www_authenticate_realm: ClassVar[str] = REALM
 
-    @masks_key_locals
     def authenticate(self, request: Request) -> tuple[Any, AbstractAPIKey] | None:
-        raw_key = self.key_parser.get(request)
-        if raw_key is None:
-            return None
-        outcome = _verify_once(request, self.model, raw_key)
+        # The key goes straight into the memo's masked frame: no frame here holds it, so an
+        # error report of this one (a failing get_user(), say) has nothing to mask.
+        outcome = _verify_once(request, self.model, self.key_parser.get(request))
         api_key = outcome.api_key
-        if outcome.is_valid and api_key is not None:  # the usual case first, with one test
+        if outcome.reason is _VALID and api_key is not None:  # the usual case first
             return self.get_user(api_key), api_key
+        if outcome.reason is Reason.MISSING:
+            return None  # no key: the next authentication class may know the request
         # The refusal kinds, mapped to DRF once (see async_api_key.refusals).
         kind = outcome.refusal_kind
         if kind is RefusalKind.UNAVAILABLE:
@@ -362,10 +362,9 @@ class APIKeyRateThrottle(BaseThrottle):
     def _verified_key(self, request: Request) -> AbstractAPIKey | None:
         if isinstance(request.auth, AbstractAPIKey):
             return request.auth
-        raw_key = self.key_parser.get(request)
-        if raw_key is None:
-            return None
-        outcome = _verify_once(request, self.model, raw_key)  # memoised: no second query
+        # Memoised: no second query. The key goes straight into the memo's masked frame, so
+        # that no frame here holds it for an error report.
+        outcome = _verify_once(request, self.model, self.key_parser.get(request))
         return outcome.api_key if outcome.is_valid else None
 
 

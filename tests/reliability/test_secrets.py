@@ -78,18 +78,32 @@ def failing_audit_receiver() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("failing_audit_receiver")
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(
+    "endpoint",
+    ["ninja/plain", "drf/plain", "drf/permission-only", "drf/throttled"],
+)
 def test_a_failure_inside_verification_keeps_the_key_out_of_the_error_report(
-    framework: str,
+    endpoint: str,
 ) -> None:
     """With ``DEBUG = False`` the page is generic; the report mailed to ADMINS (or sent to an
-    error tracker) lists each frame's local variables, which hold the key in the verifier."""
-    if framework == "ninja" and django.VERSION < (5, 0):
+    error tracker) lists each frame's local variables, which hold the key in the verifier and
+    in whichever DRF class read it (an authentication class, a permission, a throttle)."""
+    if endpoint.startswith("ninja") and django.VERSION < (5, 0):
         pytest.skip("Django 4.2 cannot mask coroutine frames (documented in docs/auditing.md)")
     _, raw = APIKey.objects.create_key(name="report")
     client = Client(raise_request_exception=False)
-    response = client.get(f"/{framework}/plain", headers={"X-API-Key": raw})
+    response = client.get(f"/{endpoint}", headers={"X-API-Key": raw})
     assert response.status_code == 500
+    _assert_hidden(raw, response.content.decode(), _error_report(response))
+
+
+def test_a_failing_get_user_keeps_the_key_out_of_the_error_report() -> None:
+    """A project's ``APIKeyAuthentication.get_user()`` fails after the key was verified."""
+    _, raw = APIKey.objects.create_key(name="user")
+    client = Client(raise_request_exception=False)
+    response = client.get("/drf/failing-user", headers={"X-API-Key": raw})
+    assert response.status_code == 500
+    assert "get_user() failed" in _error_report(response)
     _assert_hidden(raw, response.content.decode(), _error_report(response))
 
 

@@ -3,6 +3,9 @@ and, through ``propagation_urls``, of the server processes of ``reliability/test
 
 - ``/ninja/plain`` (async) and ``/drf/plain``: protected by an API key, answer its prefix;
 - ``/ninja/fails`` and ``/drf/fails``: protected, then fail in the view;
+- ``/drf/permission-only`` (``HasAPIKey`` alone), ``/drf/throttled`` (``APIKeyRateThrottle``
+  alone) and ``/drf/failing-user`` (an ``APIKeyAuthentication`` whose ``get_user()`` fails):
+  each DRF class that reads a key, on its own;
 - ``/ninja/revoke/{prefix}``: revokes a key *inside the serving process*, so that the
   two-process test revokes in one server and asks the other. Test-only: it has no auth.
 """
@@ -14,6 +17,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, path
 from ninja import NinjaAPI
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -59,8 +64,34 @@ class DRFFails(DRFPlain):
         raise ViewFailed("the view failed after authentication")
 
 
+class DRFPermissionOnly(APIView):
+    authentication_classes: list[type[BaseAuthentication]] = []
+    permission_classes = [drf.HasAPIKey]
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
+class DRFThrottled(DRFPermissionOnly):
+    permission_classes = [AllowAny]
+    throttle_classes = [drf.APIKeyRateThrottle]
+
+
+class FailingUserAuthentication(drf.APIKeyAuthentication):
+    def get_user(self, api_key: Any) -> Any:
+        raise ViewFailed("the project's get_user() failed")
+
+
+class DRFFailingUser(DRFPermissionOnly):
+    authentication_classes = [FailingUserAuthentication]
+    permission_classes = [AllowAny]
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("ninja/", api.urls),
     path("drf/plain", DRFPlain.as_view()),
     path("drf/fails", DRFFails.as_view()),
+    path("drf/permission-only", DRFPermissionOnly.as_view()),
+    path("drf/throttled", DRFThrottled.as_view()),
+    path("drf/failing-user", DRFFailingUser.as_view()),
 ]
