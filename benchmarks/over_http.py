@@ -371,6 +371,13 @@ def measure_all(
             upstream_key,
             True,
         ),
+        Endpoint(
+            "ninja/floor",
+            "Ninja async, floor: a dictionary lookup and a new key object (a reference)",
+            "/ninja/floor",
+            hot_key,
+            True,
+        ),
     ]
     drf = [
         Endpoint("drf/open", "DRF, open", "/drf/open", hot_key, False),
@@ -385,7 +392,7 @@ def measure_all(
         Endpoint("drf/upstream", "DRF, upstream `HasAPIKey`", "/drf/upstream", upstream_key, True),
         Endpoint(
             "drf/floor",
-            "DRF, floor: a dictionary lookup and a new key object (a reference, not a protection)",
+            "DRF, floor: a dictionary lookup and a new key object (a reference)",
             "/drf/floor",
             hot_key,
             True,

@@ -2,11 +2,15 @@
 
 Every endpoint answers the same small JSON body; only its protection differs:
 
-- Ninja (async operations): open, ``APIKeyAuth``, and the upstream manager wrapped in
-  ``sync_to_async`` (what a Ninja user of djangorestframework-api-key writes today);
+- Ninja (async operations): open, ``APIKeyAuth``, the upstream manager wrapped in
+  ``sync_to_async`` (what a Ninja user of djangorestframework-api-key writes today), and a
+  floor (:class:`FloorAuth`);
 - DRF (sync views): open, our ``HasAPIKey`` alone and with ``APIKeyAuthentication``,
-  upstream's ``HasAPIKey``, and a floor: the least that any verification cache which gives
-  each request a key object of its own can cost (:class:`FloorPermission`).
+  upstream's ``HasAPIKey``, and a floor (:class:`FloorPermission`).
+
+A floor endpoint is a reference, not a protection: the least that any verification cache
+which gives each request a key object of its own can cost (:func:`floor_key`), with the
+framework's own machinery for a protected endpoint around it.
 
 Every client sends ``Authorization: Api-Key <key>``, the header both libraries read.
 """
@@ -70,6 +74,26 @@ async def ninja_upstream(request: HttpRequest) -> dict[str, bool]:
     return BODY
 
 
+class FloorAuth(APIKeyHeader):
+    """:func:`floor_key` as a Ninja auth: what Ninja's own auth machinery costs, plus the least
+    a cached verification can cost. Reads ``request.META`` as ``APIKeyAuth`` does (Ninja's
+    ``APIKeyHeader`` would build ``request.headers``)."""
+
+    param_name = "Authorization"
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        header: str | None = request.META.get("HTTP_AUTHORIZATION")
+        return header
+
+    async def authenticate(self, request: HttpRequest, key: str | None) -> APIKey | None:
+        return floor_key(key or "")
+
+
+@api.get("/floor", auth=FloorAuth())
+async def ninja_floor(request: HttpRequest) -> dict[str, bool]:
+    return BODY
+
+
 class OpenView(APIView):
     authentication_classes: ClassVar[list[type[BaseAuthentication]]] = []
     permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [permissions.AllowAny]
@@ -93,43 +117,48 @@ class UpstreamView(OpenView):
     permission_classes: ClassVar[list[Any]] = [UpstreamHasAPIKey]
 
 
-class FloorPermission(permissions.BasePermission):
+_floor_values: dict[bytes, dict[str, Any]] = {}
+
+
+def floor_key(header: str) -> APIKey | None:
     """A reference, not a protection: the least a cached verification can cost when each
     request gets a key object of its own, as ours does (no request may change what another
     sees).
 
-    One SHA-256 of the header, one dictionary lookup, and a new ``APIKey`` instance built
-    from the cached field values with fresh lists; no settings, freshness, expiry, policy,
-    signals or per-request memo. The first request with a header reads the key from the
-    database; nothing is ever invalidated.
+    One SHA-256 of the ``Authorization`` header, one dictionary lookup, and a new ``APIKey``
+    instance built from the cached field values with fresh lists; no settings, freshness,
+    expiry, policy, signals or per-request memo. The first request with a header reads the
+    key from the database; nothing is ever invalidated.
     """
+    digest = hashlib.sha256(header.encode()).digest()
+    values = _floor_values.get(digest)
+    if values is None:
+        found = get_verifier(APIKey).verify(header.partition(" ")[2]).api_key
+        if found is None:
+            return None
+        values = {
+            field.attname: getattr(found, field.attname) for field in APIKey._meta.concrete_fields
+        }
+        _floor_values[digest] = values
+    api_key = APIKey.__new__(APIKey)
+    attributes = api_key.__dict__
+    attributes.update(values)
+    attributes["scopes"] = list(values["scopes"])
+    attributes["allowed_networks"] = list(values["allowed_networks"])
+    state = ModelState()
+    state.adding = False
+    state.db = "default"
+    attributes["_state"] = state
+    return api_key
 
-    known: ClassVar[dict[bytes, dict[str, Any]]] = {}
+
+class FloorPermission(permissions.BasePermission):
+    """:func:`floor_key` as a DRF permission; the key is kept for the request, as a memo is."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        header = request._request.META.get("HTTP_AUTHORIZATION", "")
-        digest = hashlib.sha256(header.encode()).digest()
-        values = self.known.get(digest)
-        if values is None:
-            found = get_verifier(APIKey).verify(header.partition(" ")[2]).api_key
-            if found is None:
-                return False
-            values = {
-                field.attname: getattr(found, field.attname)
-                for field in APIKey._meta.concrete_fields
-            }
-            self.known[digest] = values
-        api_key = APIKey.__new__(APIKey)
-        attributes = api_key.__dict__
-        attributes.update(values)
-        attributes["scopes"] = list(values["scopes"])
-        attributes["allowed_networks"] = list(values["allowed_networks"])
-        state = ModelState()
-        state.adding = False
-        state.db = "default"
-        attributes["_state"] = state
-        request._request.floor_key = api_key  # kept for the request, as a memo would be
-        return True
+        api_key = floor_key(request._request.META.get("HTTP_AUTHORIZATION", ""))
+        request._request.floor_key = api_key
+        return api_key is not None
 
 
 class FloorView(OpenView):

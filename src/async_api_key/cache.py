@@ -325,12 +325,15 @@ class VerificationCache(Generic[_KeyT]):
 
         Reads the change log first when this process has no position in it yet (what is
         read before it may not be cached), or when this process holds an entry for
-        ``raw_key`` that the log must confirm before it is served again. Otherwise no I/O.
+        ``raw_key`` that the log must confirm before it is served again, unless a read
+        made meanwhile (by a request that missed at the same moment) confirms it already.
+        Otherwise no I/O.
         """
         if scope is not None and api_key_settings.caching:
             change_feed.note_activity(db)
+            unconfirmed = time.monotonic() >= change_feed.confirmed_until.get(db, _NEVER)
             held = (self.label, scope, key_digest(raw_key)) in _positive
-            if held or not change_feed.has_position(db):
+            if not change_feed.has_position(db) or (held and unconfirmed):
                 change_feed.sync(db)
         return ReadTicket(
             epoch=_positive.epoch,

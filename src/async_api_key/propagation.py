@@ -92,9 +92,12 @@ class ChangeFeed:
         and leaves the cache unconfirmed. If another thread is reading the log, waits for
         it (up to the bound) instead of reading it again.
         """
+        called_at = time.monotonic()
         if not self._lock.acquire(timeout=api_key_settings.max_staleness):
             return db in self._cursors
         try:
+            if self._synced_at.get(db, -math.inf) >= called_at:
+                return True  # a read that began after this call covers what it needs
             started = time.monotonic()
             try:
                 self._read_log(db)

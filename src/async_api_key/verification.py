@@ -17,6 +17,7 @@ A malformed key stops at the parse: no query, no thread hop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.hashable import make_hashable
 
-from .cache import VerificationCache
+from .cache import VerificationCache, key_digest
 from .conf import api_key_settings
 from .hashing import HashCheck, check_against_dummy, check_key, hash_key, is_fast_hash
 from .keys import MAX_KEY_LENGTH, ParsedKey, parse_key
@@ -161,6 +162,10 @@ class Verifier(Generic[_KeyT]):
         )
         self.cache = VerificationCache(model)
         self._loader = KeyLoader(self.manager, self.manager.key_filters())
+        #: Checks of the key store in flight on an event loop, by the digest of the key: a
+        #: request presenting a key that is being checked waits for that check (see
+        #: :meth:`_acheck_stored`). Touched only from each loop's own thread.
+        self._in_flight: dict[tuple[asyncio.AbstractEventLoop, bytes], asyncio.Future[Any]] = {}
         #: The manager's cache scope, asked on every verification (it may depend on the
         #: request, a current tenant) unless the manager keeps the constant one.
         self._dynamic_scope: Callable[[], str | None] | None = None
@@ -216,12 +221,44 @@ class Verifier(Generic[_KeyT]):
         """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
         checked = self._check_local(raw_key) or self._check_offline(raw_key)
         if isinstance(checked, ParsedKey):
-            checked = await sync_to_async(self._check_stored)(checked)
+            checked = await self._acheck_stored(checked)
         outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
         if outcome.reason is not _VALID or verification_succeeded.receivers:
             signal, payload = self._report(outcome)
             if signal is not None:
                 await asend(signal, self.model, **payload)
+        return outcome
+
+    async def _acheck_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
+        """:meth:`_check_stored` in one thread hop, shared by the requests that present the
+        same key while it is in flight on this event loop.
+
+        A server under load has many requests with one hot key in flight when its entry
+        needs the change log again, or when it is first used: each would take a thread hop
+        and check the key store for itself. The others wait on the loop instead; then a
+        valid key is answered from this process's cache (each request gets a key object of
+        its own) and a refusal, which holds no key object, is shared. If the check they
+        waited for failed or was cancelled, or its key could not be cached, each makes its
+        own.
+        """
+        flight = (asyncio.get_running_loop(), key_digest(parsed.raw))
+        leader = self._in_flight.get(flight)
+        if leader is not None:
+            shared: VerificationOutcome[_KeyT] | None = await asyncio.shield(leader)
+            if shared is not None and shared.reason is not _VALID:
+                return shared
+            hot = self._check_local(parsed.raw)
+            if hot is not None:
+                return hot
+            return await sync_to_async(self._check_stored)(parsed)
+        done: asyncio.Future[VerificationOutcome[_KeyT] | None] = flight[0].create_future()
+        self._in_flight[flight] = done
+        outcome: VerificationOutcome[_KeyT] | None = None
+        try:
+            outcome = await sync_to_async(self._check_stored)(parsed)
+        finally:
+            del self._in_flight[flight]
+            done.set_result(outcome)  # None: the followers check for themselves
         return outcome
 
     def _check_offline(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:

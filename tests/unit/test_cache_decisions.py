@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time as real_time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -952,3 +953,31 @@ def test_a_key_read_before_its_revocation_is_not_stored_in_the_shared_tier() -> 
     assert in_flight.reasons == [Reason.VALID]
     assert caches["default"].get(_shared_entry_key(api_key)) is None
     assert verifier.verify(raw).reason is Reason.REVOKED
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_for_a_hot_key_past_the_bound_read_the_log_once(
+    clock: Clock, queries: QueryLog
+) -> None:
+    """A threaded server under load (DRF views under ASGI, gthread workers): every request
+    in flight when the bound lapses misses the local tier together; one read of the log
+    confirms the entry for all of them."""
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    clock.advance(1.5)
+    start = threading.Barrier(8)
+
+    def request() -> bool:
+        start.wait(timeout=5)
+        try:
+            return verifier.verify(raw).is_valid
+        finally:
+            connection.close()  # this thread's own connection
+
+    with queries.capture(), ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: request(), range(8)))
+    assert answers == [True] * 8
+    assert queries.statements == []
+    assert len(queries.change_log) == 1

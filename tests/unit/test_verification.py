@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.hashers import make_password
 from django.db import OperationalError, transaction
 from django.db.backends.utils import CursorWrapper
@@ -20,6 +23,7 @@ from async_api_key.exceptions import KeyStoreUnavailable
 from async_api_key.hashing import hash_key
 from async_api_key.keys import MAX_KEY_LENGTH
 from async_api_key.models import APIKey
+from async_api_key.signals import verification_failed
 from async_api_key.verification import Reason, VerificationOutcome, Verifier
 from tests.conftest import HopCounter, QueryLog
 from tests.support import key_factories as keys
@@ -473,3 +477,103 @@ def test_a_key_refused_by_its_allowlist_is_still_the_genuine_key_on_the_outcome(
     assert outside.api_key is not None
     assert outside.api_key.pk == api_key.pk
     assert outside.prefix == api_key.prefix
+
+
+# Requests in flight with one key, on the async path ------------------------------------
+
+
+def _key_reads(queries: QueryLog) -> int:
+    return sum(1 for sql in queries.statements if sql.startswith("SELECT") and "apikey" in sql)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_requests_in_flight_with_one_cold_key_take_one_hop_and_get_a_key_each(
+    thread_hops: HopCounter, queries: QueryLog
+) -> None:
+    """A burst of requests with a key this process has not cached yet (its first use, or
+    the moment its entry needs the change log again): one thread hop checks it."""
+    _, raw = await APIKey.objects.acreate_key(name="burst", scopes=["orders:read"])
+    verifier = Verifier(APIKey)
+    thread_hops.count = 0
+    with queries.capture():
+        outcomes = await asyncio.gather(*(verifier.averify(raw) for _ in range(10)))
+    assert [outcome.reason for outcome in outcomes] == [Reason.VALID] * 10
+    assert thread_hops.count == 1
+    assert _key_reads(queries) == 1
+    keys_handed_out = [outcome.api_key for outcome in outcomes]
+    assert len({id(api_key) for api_key in keys_handed_out}) == 10
+    assert keys_handed_out[0] is not None
+    keys_handed_out[0].scopes.append("*")
+    assert all(api_key.scopes == ["orders:read"] for api_key in keys_handed_out[1:] if api_key)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_requests_in_flight_with_one_key_still_get_their_own_policy(
+    thread_hops: HopCounter,
+) -> None:
+    _, raw = await APIKey.objects.acreate_key(name="burst", scopes=["orders:read"])
+    verifier = Verifier(APIKey)
+    thread_hops.count = 0
+    reading, writing = await asyncio.gather(
+        verifier.averify(raw, scopes=["orders:read"]),
+        verifier.averify(raw, scopes=["orders:write"]),
+    )
+    assert reading.reason is Reason.VALID
+    assert writing.reason is Reason.INSUFFICIENT_SCOPE
+    assert writing.missing_scopes == ("orders:write",)
+    assert thread_hops.count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_requests_in_flight_with_one_revoked_key_share_its_refusal_and_each_is_reported(
+    thread_hops: HopCounter,
+) -> None:
+    raw = await sync_to_async(keys.revoked_key)()
+    verifier = Verifier(APIKey)
+    reported: list[Reason] = []
+
+    def record(sender: Any, *, reason: Reason, **payload: Any) -> None:
+        reported.append(reason)
+
+    verification_failed.connect(record, weak=False)
+    try:
+        thread_hops.count = 0
+        outcomes = await asyncio.gather(*(verifier.averify(raw) for _ in range(5)))
+    finally:
+        verification_failed.disconnect(record)
+    assert [outcome.reason for outcome in outcomes] == [Reason.REVOKED] * 5
+    assert all(outcome.api_key is None for outcome in outcomes)
+    assert thread_hops.count == 1
+    assert reported == [Reason.REVOKED] * 5
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_cancelled_check_leaves_the_requests_that_waited_for_it_to_check_themselves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first request's client went away while its key was being checked."""
+    _, raw = await APIKey.objects.acreate_key(name="cancelled")
+    verifier = Verifier(APIKey)
+    release = threading.Event()
+    checks: list[str] = []
+    original = Verifier._check_stored
+
+    def slow_first_check(self: Verifier[Any], parsed: Any) -> Any:
+        checks.append(parsed.lookup)
+        if len(checks) == 1:
+            release.wait(timeout=5)
+        return original(self, parsed)
+
+    monkeypatch.setattr(Verifier, "_check_stored", slow_first_check)
+    first = asyncio.ensure_future(verifier.averify(raw))
+    await asyncio.sleep(0.05)  # the first check is in its thread
+    waiting = asyncio.ensure_future(verifier.averify(raw))
+    await asyncio.sleep(0.05)  # the second request waits for the first check
+    first.cancel()
+    await asyncio.sleep(0.05)
+    release.set()
+    outcome = await waiting
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert outcome.reason is Reason.VALID
+    assert len(checks) == 2
