@@ -981,3 +981,64 @@ def test_concurrent_requests_for_a_hot_key_past_the_bound_read_the_log_once(
     assert answers == [True] * 8
     assert queries.statements == []
     assert len(queries.change_log) == 1
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_missed_before_another_read_the_log_does_not_read_it_again(
+    clock: Clock, queries: QueryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One request misses the local tier as the bound lapses and is held up before its cold
+    path begins; meanwhile another request reads the log. The first is then served from the
+    entry that read confirmed, without a read of its own."""
+    _, raw = APIKey.objects.create_key(name="x")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(raw).is_valid
+    clock.advance(1.5)
+    missed, go_on = threading.Event(), threading.Event()
+    original = change_feed.note_activity
+
+    def held_up(db: str) -> None:  # the first step of the cold path
+        if threading.current_thread().name == "held-up":
+            missed.set()
+            go_on.wait(10)
+        original(db)
+
+    monkeypatch.setattr(change_feed, "note_activity", held_up)
+    reasons: list[Reason] = []
+
+    def request() -> None:
+        try:
+            reasons.append(verifier.verify(raw).reason)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=request, name="held-up")
+    with queries.capture():
+        first.start()
+        assert missed.wait(10)
+        assert verifier.verify(raw).is_valid  # reads the log
+        clock.advance(0.1)
+        go_on.set()
+        first.join(10)
+    assert reasons == [Reason.VALID]
+    assert len(queries.change_log) == 1
+    assert queries.statements == []
+
+
+@override_settings(ASYNC_API_KEY={"MAX_STALENESS": 1, "PUSH_CHANGES": False})
+@pytest.mark.django_db(transaction=True)
+def test_a_new_key_past_the_bound_costs_its_query_and_no_log_read(
+    clock: Clock, queries: QueryLog
+) -> None:
+    """Only a held entry needs the log: a key read from the database now is as fresh as
+    its read."""
+    _, hot = APIKey.objects.create_key(name="hot")
+    _, new = APIKey.objects.create_key(name="new")
+    verifier = Verifier(APIKey)
+    assert verifier.verify(hot).is_valid  # the process's first read of the log
+    clock.advance(1.5)
+    with queries.capture():
+        assert verifier.verify(new).is_valid
+    assert queries.change_log == []
+    assert len([sql for sql in queries.statements if sql.startswith("SELECT")]) == 1
