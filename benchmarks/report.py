@@ -663,15 +663,15 @@ def _floor_notes(servers: Sequence[ServerResults]) -> list[str]:
     (``benchmarks.urls.floor_key``)."""
     notes: list[str] = []
     for server in servers:
-        for framework, ours, label in (
-            ("ninja", "ninja/ours", "`APIKeyAuth`"),
-            ("drf", "drf/ours-permission", "`HasAPIKey`"),
+        for framework, name, ours, label in (
+            ("ninja", "Ninja", "ninja/ours", "`APIKeyAuth`"),
+            ("drf", "DRF", "drf/ours-permission", "`HasAPIKey`"),
         ):
             floor, open_ = f"{framework}/floor", f"{framework}/open"
             if floor not in server.endpoints or ours not in server.endpoints:
                 continue
             notes += [
-                f"{framework.upper() if framework == 'drf' else 'Ninja'} floor / open "
+                f"{name} floor / open "
                 f"({server.server}): {median(server.ratios(floor, open_)):.2f} on requests/s, "
                 f"{median(server.cpu_ratios(floor, open_)):.2f} on requests per CPU-second; "
                 f"{label} / floor: {median(server.ratios(ours, floor)):.2f} and "

@@ -200,7 +200,7 @@ class Verifier(Generic[_KeyT]):
         """:meth:`verify` without its mask, for a caller whose own frame is masked (the DRF
         adapter's per-request memo): Django masks every frame below a masked one, and a
         hot verification is short enough that a second wrapper shows in its cost."""
-        checked = self._check_local(raw_key) or self._check_offline(raw_key)
+        checked = self._check_offline(raw_key)
         if isinstance(checked, ParsedKey):
             checked = self._check_stored(checked)
         outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
@@ -219,7 +219,7 @@ class Verifier(Generic[_KeyT]):
         request_meta: Mapping[str, Any] | None = None,
     ) -> VerificationOutcome[_KeyT]:
         """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
-        checked = self._check_local(raw_key) or self._check_offline(raw_key)
+        checked = self._check_offline(raw_key)
         if isinstance(checked, ParsedKey):
             checked = await self._acheck_stored(checked)
         outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
@@ -262,9 +262,11 @@ class Verifier(Generic[_KeyT]):
         return outcome
 
     def _check_offline(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
-        """Answer a key that is not hot from memory (a missing, malformed or known unknown
-        key), or return the parsed key that the key store must answer. No I/O: safe on the
-        loop. Called after :meth:`_check_local` found no hot entry."""
+        """Answer from memory (a hot key, a missing, malformed or known unknown key), or
+        return the parsed key that the key store must answer. No I/O: safe on the loop."""
+        hot = self._check_local(raw_key)
+        if hot is not None:
+            return hot
         if raw_key is None:
             return VerificationOutcome(Reason.MISSING)
         parsed = parse_key(raw_key)
