@@ -258,13 +258,28 @@ def _read_django_settings() -> tuple[Any, Any]:
 class APIKeySettings:
     """Typed access to ``settings.ASYNC_API_KEY`` merged over :data:`DEFAULTS`."""
 
+    # Read on every request or every cache hit, so plain attributes of the instance, set
+    # when the settings are read (a property is a Python call, which shows on a hot
+    # verification). Until then, and after ``reload()``, they are missing, and
+    # ``__getattr__`` reads the settings first.
+    #: ``CACHE_ENABLED`` and a positive ``CACHE_TTL``: whether verifications are cached.
+    caching: bool
+    max_staleness: float
+    keyword: str
+    #: The upstream ``API_KEY_CUSTOM_HEADER`` (a ``META`` name), if the project sets it.
+    custom_header_meta_name: str | None
+
+    _READY_MADE: Final = ("caching", "max_staleness", "keyword", "custom_header_meta_name")
+
     def __init__(self) -> None:
         self._merged: dict[str, Any] | None = None
-        # Read on every cache hit or every request, so kept ready-made (set with ``_merged``).
-        self._caching = False
-        self._max_staleness = 0.0
-        self._keyword = ""
-        self._custom_header_meta_name: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when an attribute is missing: a ready-made value before the first read.
+        if name in APIKeySettings._READY_MADE:
+            self._values()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _values(self) -> dict[str, Any]:
         if self._merged is None:
@@ -278,10 +293,10 @@ class APIKeySettings:
                 for network in merged["TRUSTED_PROXIES"]
             )
             merged[UPSTREAM_CUSTOM_HEADER_SETTING] = custom_header
-            self._caching = bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0
-            self._max_staleness = float(merged["MAX_STALENESS"])
-            self._keyword = str(merged["KEYWORD"])
-            self._custom_header_meta_name = custom_header
+            self.caching = bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0
+            self.max_staleness = float(merged["MAX_STALENESS"])
+            self.keyword = str(merged["KEYWORD"])
+            self.custom_header_meta_name = custom_header
             self._merged = merged
         return self._merged
 
@@ -293,6 +308,8 @@ class APIKeySettings:
     def reload(self) -> None:
         """Forget cached values; the next access reads Django's settings again."""
         self._merged = None
+        for name in APIKeySettings._READY_MADE:
+            self.__dict__.pop(name, None)
 
     @property
     def namespace(self) -> str:
@@ -303,22 +320,9 @@ class APIKeySettings:
         return str(self._values()["HASH_ALGORITHM"])
 
     @property
-    def keyword(self) -> str:
-        if self._merged is None:
-            self._values()
-        return self._keyword
-
-    @property
     def header(self) -> str | None:
         header = self._values()["HEADER"]
         return None if header is None else str(header)
-
-    @property
-    def custom_header_meta_name(self) -> str | None:
-        """The upstream ``API_KEY_CUSTOM_HEADER`` (a ``META`` name), if the project sets it."""
-        if self._merged is None:
-            self._values()
-        return self._custom_header_meta_name
 
     @property
     def last_used_interval(self) -> timedelta | None:
@@ -332,19 +336,6 @@ class APIKeySettings:
     @property
     def cache_ttl(self) -> float:
         return float(self._values()["CACHE_TTL"])
-
-    @property
-    def caching(self) -> bool:
-        """Whether verifications are cached at all (``CACHE_ENABLED`` and a positive TTL)."""
-        if self._merged is None:
-            self._values()
-        return self._caching
-
-    @property
-    def max_staleness(self) -> float:
-        if self._merged is None:
-            self._values()
-        return self._max_staleness
 
     @property
     def push_changes(self) -> bool:

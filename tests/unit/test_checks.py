@@ -275,3 +275,27 @@ def test_the_recommended_production_settings_pass_the_deployment_checks() -> Non
     ):
         said = {name for name in _reported_ids(deploy=True) if name}
     assert not {name for name in said if name.startswith("async_api_key.")}
+
+
+def _read_on_every_request() -> tuple[object, ...]:
+    return (
+        api_key_settings.keyword,
+        api_key_settings.caching,
+        api_key_settings.max_staleness,
+        api_key_settings.custom_header_meta_name,
+    )
+
+
+def test_the_settings_read_on_every_request_follow_a_change() -> None:
+    before = _read_on_every_request()
+    changed = {"KEYWORD": "Token", "CACHE_ENABLED": False, "MAX_STALENESS": 0.5}
+    with override_settings(ASYNC_API_KEY=changed, API_KEY_CUSTOM_HEADER="HTTP_X_KEY"):
+        assert _read_on_every_request() == ("Token", False, 0.5, "HTTP_X_KEY")
+    assert _read_on_every_request() == before
+    with (
+        override_settings(ASYNC_API_KEY={"KEYWORD": 3}),
+        pytest.raises(ValueError, match=r"ASYNC_API_KEY\['KEYWORD'\] must be"),
+    ):
+        api_key_settings.keyword  # noqa: B018
+    with pytest.raises(AttributeError, match="not_a_setting"):
+        api_key_settings.not_a_setting  # noqa: B018
