@@ -681,7 +681,7 @@ def _floor_notes(servers: Sequence[ServerResults]) -> list[str]:
     if notes:
         notes = [
             "The floor endpoints do only what any cached verification that gives each "
-            "request its own key object must do (one SHA-256, one dictionary lookup, one new "
+            "request its own key object must do (one BLAKE2b hash, one dictionary lookup, one new "
             "model instance with fresh lists), inside the framework's own machinery for a "
             "protected endpoint: no design of that kind can reach a protected/open ratio above "
             "theirs, and ours / floor is what the library adds on top (settings, freshness, "

@@ -125,12 +125,13 @@ def floor_key(header: str) -> APIKey | None:
     request gets a key object of its own, as ours does (no request may change what another
     sees).
 
-    One SHA-256 of the ``Authorization`` header, one dictionary lookup, and a new ``APIKey``
-    instance built from the cached field values with fresh lists; no settings, freshness,
-    expiry, policy, signals or per-request memo. The first request with a header reads the
+    One BLAKE2b hash of the ``Authorization`` header (the hash the library's own cache
+    uses), one dictionary lookup, and a new ``APIKey`` instance built from the cached field
+    values with fresh lists; no settings, freshness, expiry, policy, signals or per-request
+    memo. The first request with a header reads the
     key from the database; nothing is ever invalidated.
     """
-    digest = hashlib.sha256(header.encode()).digest()
+    digest = hashlib.blake2b(header.encode()).digest()
     values = _floor_values.get(digest)
     if values is None:
         found = get_verifier(APIKey).verify(header.partition(" ")[2]).api_key
