@@ -146,6 +146,16 @@ _set_api_key = VerificationOutcome.__dict__["api_key"].__set__
 _set_prefix = VerificationOutcome.__dict__["prefix"].__set__
 _set_missing_scopes = VerificationOutcome.__dict__["missing_scopes"].__set__
 _set_error = VerificationOutcome.__dict__["error"].__set__
+_new_outcome = object.__new__
+
+
+def _valid_outcome(api_key: _KeyT, prefix: str) -> VerificationOutcome[_KeyT]:
+    """``VerificationOutcome(Reason.VALID, api_key=api_key, prefix=prefix)`` for a cache hit,
+    built without calling the class: its ``__init__`` called with positional arguments
+    costs about 1,000 fewer instructions of a hit's 45,000 (callgrind)."""
+    outcome: VerificationOutcome[_KeyT] = _new_outcome(VerificationOutcome)
+    outcome.__init__(_VALID, api_key, prefix)  # type: ignore[misc]
+    return outcome
 
 
 class Verifier(Generic[_KeyT]):
@@ -289,7 +299,7 @@ class Verifier(Generic[_KeyT]):
         if cached.has_expired:
             self.cache.forget(cached.prefix)  # the database path reports the expiry
             return None
-        return VerificationOutcome(_VALID, api_key=cached, prefix=cached.prefix)
+        return _valid_outcome(cached, cached.prefix)
 
     def _cache_scope(self) -> str | None:
         dynamic = self._dynamic_scope
@@ -494,7 +504,8 @@ def get_verifier(
     Verifiers hold no per-request state, so one per model and manager is built once and
     reused: adapters and manager methods call this on every request.
     """
-    verifier = _verifiers.get((model, manager))
+    # The model alone keys its default verifier: no tuple to build and hash per request.
+    verifier = _verifiers.get(model if manager is None else (model, manager))
     if verifier is None:
         verifier = _shared_verifier(model, manager)
     return verifier
@@ -504,7 +515,9 @@ def _shared_verifier(
     model: type[_KeyT], manager: BaseAPIKeyManager[_KeyT] | None
 ) -> Verifier[_KeyT]:
     key: Hashable
-    if manager is None or model._meta.managers_map.get(manager.name) is manager:
+    if manager is None:
+        key = model
+    elif model._meta.managers_map.get(manager.name) is manager:
         key = (model, manager)
     elif set(vars(manager)) - _DJANGO_MANAGER_ATTRIBUTES:
         # State set on the copy (a tenant, say) may decide what it answers: its own verifier.
