@@ -162,18 +162,19 @@ def _error_detail(outcome: VerificationOutcome[Any]) -> dict[str, Any]:
     return body
 
 
-class _Memo(tuple[str | None, "VerificationOutcome[Any]"]):
-    """One verified key and its outcome, ``(raw_key, outcome)``; its ``repr`` leaves the
-    key out.
+class _Memo(tuple[type["AbstractAPIKey"], str | None, "VerificationOutcome[Any]", "_Memo | None"]):
+    """One verified key of one request, ``(model, raw_key, outcome, earlier)``, where
+    ``earlier`` is the memo of another model or key of the same request, or ``None``; its
+    ``repr`` leaves the key out.
 
-    A tuple: built on every verified request, where even a slotted class's ``__init__``
-    costs a Python call.
+    A tuple in a chain, not a dictionary: one is built on every verified request, and a
+    request nearly always verifies one key of one model.
     """
 
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return f"_Memo(outcome={self[1]!r})"
+        return f"_Memo(model={self[0].__name__}, outcome={self[2]!r}, earlier={self[3]!r})"
 
 
 @masks_key_locals
@@ -184,19 +185,19 @@ def _verify_once(
 
     The outcome is kept on the underlying ``HttpRequest``, which the authentication class and
     every permission of one request share (DRF's ``Request`` wraps it; adrf's operators call
-    permissions in other threads, but with the same request).
+    permissions in other threads, but with the same request: two that verify at once may
+    each verify, and each gets the same answer).
     """
     http_request: HttpRequest = getattr(request, "_request", request)
-    memo: dict[type[AbstractAPIKey], _Memo] | None = http_request.__dict__.get(_OUTCOMES_ATTRIBUTE)
-    if memo is None:
-        memo = http_request.__dict__.setdefault(_OUTCOMES_ATTRIBUTE, {})
-    else:
-        cached = memo.get(model)
-        if cached is not None and cached[0] == raw_key:
-            return cached[1]
+    memo: _Memo | None = getattr(http_request, _OUTCOMES_ATTRIBUTE, None)
+    earlier = memo
+    while earlier is not None:
+        if earlier[0] is model and earlier[1] == raw_key:
+            return earlier[2]
+        earlier = earlier[3]
     # _verify, not verify: this frame already masks the frames below it.
     outcome = get_verifier(model)._verify(raw_key, (), http_request.META)
-    memo[model] = _Memo((raw_key, outcome))
+    setattr(http_request, _OUTCOMES_ATTRIBUTE, _Memo((model, raw_key, outcome, memo)))
     return outcome
 
 

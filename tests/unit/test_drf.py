@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 
-from async_api_key.drf import HasScopes, KeyParser
+from async_api_key.drf import BaseHasAPIKey, HasAPIKey, HasScopes, KeyParser
 from async_api_key.models import APIKey
 from async_api_key.refusals import NOT_PROVIDED_DETAIL
 from tests.conftest import QueryLog
@@ -405,6 +405,44 @@ def test_authentication_and_permissions_verify_the_key_once(queries: QueryLog, u
     with queries.capture():
         response = client.get(url)
     assert response.status_code == 200
+    assert queries.count == 1
+
+
+class _OrganizationKeyInItsHeader(BaseHasAPIKey):
+    model = OrganizationAPIKey
+    key_parser = KeyParser(keyword="Org-Key", header="X-Org-Key")
+
+
+class _KeyInAnotherHeader(HasAPIKey):
+    key_parser = KeyParser(keyword="Other-Key", header="X-Other-Key")
+
+
+@override_settings(ASYNC_API_KEY={"CACHE_ENABLED": False, "LAST_USED_INTERVAL": None})
+def test_a_request_verifies_each_model_and_key_once(queries: QueryLog) -> None:
+    organization = Organization.objects.create(name="Acme")
+    _, organization_raw = OrganizationAPIKey.objects.create_key(
+        name="acme", organization=organization
+    )
+    raw, other_raw = valid_key(), valid_key()
+    request = Request(
+        APIRequestFactory().get(
+            "/",
+            HTTP_AUTHORIZATION=f"Api-Key {raw}",
+            HTTP_X_ORG_KEY=organization_raw,
+            HTTP_X_OTHER_KEY=other_raw,
+        )
+    )
+    with queries.capture():  # no cache: each verification is a query, unless remembered
+        for _ in range(2):
+            assert HasAPIKey().has_permission(request, APIView())
+            assert _OrganizationKeyInItsHeader().has_permission(request, APIView())
+    assert queries.count == 2
+    with queries.capture():  # another key of a model already verified: verified too
+        assert _KeyInAnotherHeader().has_permission(request, APIView())
+        assert _KeyInAnotherHeader().has_permission(request, APIView())
+        assert HasAPIKey().has_permission(request, APIView())
+        assert _OrganizationKeyInItsHeader().has_permission(request, APIView())
+        assert not HasScopes.require("orders:read")().has_permission(request, APIView())
     assert queries.count == 1
 
 
