@@ -255,6 +255,16 @@ def _read_django_settings() -> tuple[Any, Any]:
     return ({} if user_values is None else user_values), custom_header
 
 
+def _ready_made(merged: dict[str, Any]) -> dict[str, Any]:
+    """The settings read on every request, as :class:`APIKeySettings` keeps them."""
+    return {
+        "caching": bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0,
+        "max_staleness": float(merged["MAX_STALENESS"]),
+        "keyword": str(merged["KEYWORD"]),
+        "custom_header_meta_name": merged[UPSTREAM_CUSTOM_HEADER_SETTING],
+    }
+
+
 class APIKeySettings:
     """Typed access to ``settings.ASYNC_API_KEY`` merged over :data:`DEFAULTS`."""
 
@@ -269,6 +279,7 @@ class APIKeySettings:
     #: The upstream ``API_KEY_CUSTOM_HEADER`` (a ``META`` name), if the project sets it.
     custom_header_meta_name: str | None
 
+    #: The names :func:`_ready_made` sets.
     _READY_MADE: Final = ("caching", "max_staleness", "keyword", "custom_header_meta_name")
 
     def __init__(self) -> None:
@@ -277,8 +288,11 @@ class APIKeySettings:
     def __getattr__(self, name: str) -> Any:
         # Only reached when an attribute is missing: a ready-made value before the first read.
         if name in APIKeySettings._READY_MADE:
-            self._values()
-            return self.__dict__[name]
+            # Answered from this call's own values: a reload() in another thread may remove
+            # the attributes again at any moment.
+            ready_made = _ready_made(self._values())
+            self.__dict__.update(ready_made)
+            return ready_made[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _values(self) -> dict[str, Any]:
@@ -293,10 +307,7 @@ class APIKeySettings:
                 for network in merged["TRUSTED_PROXIES"]
             )
             merged[UPSTREAM_CUSTOM_HEADER_SETTING] = custom_header
-            self.caching = bool(merged["CACHE_ENABLED"]) and float(merged["CACHE_TTL"]) > 0
-            self.max_staleness = float(merged["MAX_STALENESS"])
-            self.keyword = str(merged["KEYWORD"])
-            self.custom_header_meta_name = custom_header
+            self.__dict__.update(_ready_made(merged))
             self._merged = merged
         return self._merged
 
