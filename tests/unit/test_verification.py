@@ -418,6 +418,18 @@ def test_verifiers_are_built_once_per_model_and_manager() -> None:
     assert APIKey.objects.verifier.manager is APIKey.objects
 
 
+def test_each_model_keeps_its_own_default_verifier(monkeypatch: pytest.MonkeyPatch) -> None:
+    from async_api_key import verification
+
+    monkeypatch.setattr(verification, "_verifiers", {})  # as in a new process
+    first = verification.get_verifier(APIKey)
+    other = verification.get_verifier(OrganizationAPIKey)
+    assert (first.model, other.model) == (APIKey, OrganizationAPIKey)
+    assert verification.get_verifier(APIKey) is first
+    assert verification.get_verifier(OrganizationAPIKey) is other
+    assert verification._verifiers == {APIKey: first, OrganizationAPIKey: other}
+
+
 def test_managers_made_per_call_share_one_verifier() -> None:
     from async_api_key import verification
 
