@@ -98,6 +98,15 @@ bench: $(STAMP) requirements/bench.txt
 		|| echo "bench: wrk could not be installed; the Python load generator stands in (lower req/s, same ratios)"
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+## bench-instructions: instructions per request (valgrind's callgrind), protected against open,
+## in process: ratios without the machine's noise; writes docs/benchmarks-instructions.md
+.PHONY: bench-instructions
+bench-instructions: $(STAMP) requirements/bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements/bench.txt
+	@command -v valgrind >/dev/null 2>&1 || apt-get install -y -qq valgrind >/dev/null 2>&1 \
+		|| echo "bench-instructions: valgrind could not be installed"
+	$(BIN)/python -m benchmarks.instructions $(INSTRUCTIONS_ARGS)
+
 ## mutation: mutation testing of the security core, one module at a time (MUTATION_ARGS: modules,
 ## --max-children 1|2); prints a score per module (docs/testing.md). Slow: not part of CI
 .PHONY: mutation

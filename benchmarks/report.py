@@ -581,7 +581,9 @@ def render(
         "time: an absolute figure may be off by tens of percent on another run, a ratio much "
         'less. A ratio above 1 in "times faster" means our verification is faster; '
         '"req/s vs open" is the requests per second of a protected endpoint over the same '
-        "endpoint without protection (1.00 means protection costs nothing).",
+        "endpoint without protection (1.00 means protection costs nothing). The same ratios "
+        "counted in instructions, which the machine's noise does not move, are on "
+        "[Instructions per request](benchmarks-instructions.md) (`make bench-instructions`).",
         "",
         "## Machine and versions",
         "",
