@@ -3,8 +3,10 @@ without the machine's noise. ``make bench-instructions`` (needs valgrind).
 
 On a shared or virtual machine, a request's CPU time varies by 10 to 20 % from one run to
 the next, which is more than the few per cent that separate a protected endpoint from an
-open one. Callgrind counts the instructions the interpreter executes instead: the same in
-every run for the same code, settings and inputs. Use it to compare two versions of the hot
+open one. Callgrind counts the instructions the interpreter executes instead, which the
+machine's load does not change: two runs of one commit differed by at most 0.6 % per
+endpoint (each run makes a new random key, and the interpreter's garbage collection follows
+what was allocated). Use it to compare two versions of the hot
 path; the requests per second of ``make bench`` stay the measure of record, because
 instructions are not time (a cache miss costs time that no count shows).
 
