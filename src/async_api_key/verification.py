@@ -152,7 +152,8 @@ _new_outcome = object.__new__
 def _valid_outcome(api_key: _KeyT, prefix: str) -> VerificationOutcome[_KeyT]:
     """``VerificationOutcome(Reason.VALID, api_key=api_key, prefix=prefix)`` for a cache hit,
     built without calling the class: its ``__init__`` called with positional arguments
-    costs about 1,000 fewer instructions of a hit's 45,000 (callgrind)."""
+    costs about 1,000 fewer instructions (callgrind), of the 45,000 or so of a DRF
+    permission check that hits the cache."""
     outcome: VerificationOutcome[_KeyT] = _new_outcome(VerificationOutcome)
     outcome.__init__(_VALID, api_key, prefix)  # type: ignore[misc]
     return outcome
