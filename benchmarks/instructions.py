@@ -93,9 +93,6 @@ def serve(path: str, requests: int) -> None:
     call_command("migrate", verbosity=0)
     _, raw_key = APIKey.objects.create_key(name="bench-instructions")
     header = f"Api-Key {raw_key}".encode()
-    from benchmarks.urls import floor_key
-
-    floor_key(header.decode())  # the floors read the key once, in sync code (not on a loop)
     send_many = (
         _asgi_driver(path, header) if path.startswith("/ninja/") else _wsgi_driver(path, header)
     )

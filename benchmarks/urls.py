@@ -86,7 +86,10 @@ class FloorAuth(APIKeyHeader):
         return header
 
     async def authenticate(self, request: HttpRequest, key: str | None) -> APIKey | None:
-        return floor_key(key or "")
+        api_key = floor_key(key or "", False)
+        if api_key is None:  # not read yet (or not a key): the database, in a thread
+            api_key = await sync_to_async(floor_key)(key or "")
+        return api_key
 
 
 @api.get("/floor", auth=FloorAuth())
@@ -120,7 +123,7 @@ class UpstreamView(OpenView):
 _floor_values: dict[bytes, dict[str, Any]] = {}
 
 
-def floor_key(header: str) -> APIKey | None:
+def floor_key(header: str, may_read: bool = True) -> APIKey | None:
     """A reference, not a protection: the least a cached verification can cost when each
     request gets a key object of its own, as ours does (no request may change what another
     sees).
@@ -128,12 +131,14 @@ def floor_key(header: str) -> APIKey | None:
     One BLAKE2b hash of the ``Authorization`` header (the hash the library's own cache
     uses), one dictionary lookup, and a new ``APIKey`` instance built from the cached field
     values with fresh lists; no settings, freshness, expiry, policy, signals or per-request
-    memo. The first request with a header reads the
-    key from the database; nothing is ever invalidated.
+    memo. The first request with a header reads the key from the database (sync code: with
+    ``may_read`` false, a header not read yet gives ``None``); nothing is ever invalidated.
     """
     digest = hashlib.blake2b(header.encode()).digest()
     values = _floor_values.get(digest)
     if values is None:
+        if not may_read:
+            return None
         found = get_verifier(APIKey).verify(header.partition(" ")[2]).api_key
         if found is None:
             return None
