@@ -268,10 +268,9 @@ def _ready_made(merged: dict[str, Any]) -> dict[str, Any]:
 class APIKeySettings:
     """Typed access to ``settings.ASYNC_API_KEY`` merged over :data:`DEFAULTS`."""
 
-    # Read on every request or every cache hit, so plain attributes of the instance, set
-    # when the settings are read (a property is a Python call, which shows on a hot
-    # verification). Until then, and after ``reload()``, they are missing, and
-    # ``__getattr__`` reads the settings first.
+    # Read on every request or every cache hit, so plain attributes of the instance (a
+    # property is a Python call, which shows on a hot verification). Until the first read,
+    # and after ``reload()``, they are missing, and ``__getattr__`` sets them all.
     #: ``CACHE_ENABLED`` and a positive ``CACHE_TTL``: whether verifications are cached.
     caching: bool
     max_staleness: float
@@ -307,7 +306,6 @@ class APIKeySettings:
                 for network in merged["TRUSTED_PROXIES"]
             )
             merged[UPSTREAM_CUSTOM_HEADER_SETTING] = custom_header
-            self.__dict__.update(_ready_made(merged))
             self._merged = merged
         return self._merged
 
