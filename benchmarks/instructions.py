@@ -41,6 +41,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.over_http import project_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Requests served per counted run.
 DEFAULT_REQUESTS = 2000
@@ -172,12 +174,9 @@ def _one_request_body() -> Callable[[], Awaitable[dict[str, Any]]]:
 
 def count_instructions(path: str, requests: int, workdir: Path) -> int:
     """Instructions executed by a process that serves ``requests`` requests on ``path``."""
-    environment = dict(os.environ)
+    environment = project_environment()
     environment["PYTHONHASHSEED"] = "0"
     environment["BENCH_SQLITE_PATH"] = str(workdir / f"{requests}.sqlite3")
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
-    )
     valgrind = shutil.which("valgrind") or "valgrind"
     command = [
         valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",

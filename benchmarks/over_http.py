@@ -140,7 +140,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _server_environment() -> dict[str, str]:
+def project_environment() -> dict[str, str]:
+    """The environment of a child process that runs the benchmark project (a server, a load
+    generator, a counted run of ``benchmarks.instructions``)."""
     environment = dict(os.environ)
     environment["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     environment["PYTHONPATH"] = os.pathsep.join(
@@ -185,7 +187,7 @@ def running_server(server: str, log_path: Path) -> Iterator[tuple[int, int]]:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             server_command(server, port),
             cwd=ROOT,
-            env=_server_environment(),
+            env=project_environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -298,7 +300,7 @@ def run_load(port: int, endpoint: Endpoint, settings: LoadSettings, duration: in
         timeout=duration + 30,
         check=True,
         cwd=ROOT,
-        env=_server_environment(),
+        env=project_environment(),
     )
     if wrk is not None:
         return parse_wrk(completed.stdout)
