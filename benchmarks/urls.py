@@ -13,16 +13,23 @@ which gives each request a key object of its own can cost (:func:`floor_key`), w
 framework's own machinery for a protected endpoint around it.
 
 Every client sends ``Authorization: Api-Key <key>``, the header both libraries read.
+
+Every endpoint is found at the same cost. Django tries URL patterns in order, and each pattern
+tried in vain costs a request time (about 0.4 µs in a DRF request, measured in process): with
+one pattern per endpoint, an endpoint listed after the open one would pay for that position as
+if it were the cost of its protection. So one pattern per framework takes the endpoint's name,
+and a dictionary finds its view.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.db.models.base import ModelState
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import URLPattern, URLResolver, path
 from ninja import NinjaAPI
 from ninja.security import APIKeyHeader
@@ -171,11 +178,37 @@ class FloorView(OpenView):
     permission_classes: ClassVar[list[type[permissions.BasePermission]]] = [FloorPermission]
 
 
+#: Each framework's endpoints by name, each found with one dictionary lookup.
+_NINJA_VIEWS: dict[str, Callable[..., Awaitable[HttpResponseBase]]] = {
+    str(pattern.pattern): pattern.callback
+    for pattern in api.urls[0]
+    if isinstance(pattern, URLPattern)
+    and str(pattern.pattern) in {"open", "ours", "upstream", "floor"}
+}
+_DRF_VIEWS: dict[str, Callable[[HttpRequest], HttpResponseBase]] = {
+    "open": OpenView.as_view(),
+    "ours": OursView.as_view(),
+    "ours-permission": OursPermissionView.as_view(),
+    "upstream": UpstreamView.as_view(),
+    "floor": FloorView.as_view(),
+}
+
+
+async def ninja_endpoint(request: HttpRequest, endpoint: str) -> HttpResponseBase:
+    view = _NINJA_VIEWS.get(endpoint)
+    if view is None:
+        raise Http404(endpoint)
+    return await view(request)
+
+
+def drf_endpoint(request: HttpRequest, endpoint: str) -> HttpResponseBase:
+    view = _DRF_VIEWS.get(endpoint)
+    if view is None:
+        raise Http404(endpoint)
+    return view(request)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("ninja/", api.urls),
-    path("drf/open", OpenView.as_view()),
-    path("drf/ours", OursView.as_view()),
-    path("drf/ours-permission", OursPermissionView.as_view()),
-    path("drf/upstream", UpstreamView.as_view()),
-    path("drf/floor", FloorView.as_view()),
+    path("ninja/<str:endpoint>", ninja_endpoint),
+    path("drf/<str:endpoint>", drf_endpoint),
 ]
