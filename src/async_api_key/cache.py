@@ -3,7 +3,7 @@
 Two tiers:
 
 - the **local tier**, in this process, keyed by the key model, the manager's cache scope and
-  a SHA-256 digest of the presented key (never the raw key): a hit is one hash and one
+  a salted BLAKE2b digest of the presented key (never the raw key): a hit is one hash and one
   dictionary lookup, before the key is even parsed, since only a key that was verified in
   full is stored under its digest. An entry is served only while the change feed confirms
   it (:mod:`async_api_key.propagation`): no change to it can have committed more than
@@ -281,7 +281,7 @@ class VerificationCache(Generic[_KeyT]):
 
         Found by the digest of ``raw_key`` alone, before any parsing: only a key verified
         in full is stored under its digest. The dictionary lookup is not constant-time in
-        the digest, which gives nothing away: bits of a SHA-256 digest do not lead back to
+        the digest, which gives nothing away: bits of a BLAKE2b digest do not lead back to
         the key that produced it. An entry the change feed cannot confirm is a miss (kept:
         the cold path reads the log and may find it confirmed).
         """
