@@ -618,7 +618,9 @@ def render(
             f"{settings.duration} s per run, {settings.rounds} rounds over every endpoint in a "
             f"rotated order (the first round after {settings.warmup} s of warm-up per "
             "endpoint). Every request carries `Authorization: Api-Key <key>` (the hot key for "
-            "ours); every endpoint answers the same small JSON body.",
+            "ours); every endpoint answers the same small JSON body, and Django finds each "
+            "endpoint at the same cost (one URL pattern per framework, then a dictionary "
+            "lookup: `benchmarks/urls.py`).",
             "",
             'Figures are medians over rounds. "vs open" columns are the median of the ratios '
             "measured within a round (range in brackets): 1.00 means protection costs nothing. "
