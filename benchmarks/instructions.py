@@ -5,10 +5,11 @@ On a shared or virtual machine, a request's CPU time varies by 10 to 20 % from o
 the next, which is more than the few per cent that separate a protected endpoint from an
 open one. Callgrind counts the instructions the interpreter executes instead, which the
 machine's load does not change: two runs of one commit differed by at most 0.6 % per
-endpoint (each run makes a new random key, and the interpreter's garbage collection follows
-what was allocated). Use it to compare two versions of the hot
-path; the requests per second of ``make bench`` stay the measure of record, because
-instructions are not time (a cache miss costs time that no count shows).
+endpoint (each run makes a new random key). Before the counted requests, a run collects and
+freezes what its warm-up made, so that no collection of the whole process falls among them
+by chance. Use it to compare two versions of the hot path; the requests per second of
+``make bench`` stay the measure of record, because instructions are not time (a cache miss
+costs time that no count shows).
 
 Each endpoint is driven in process through Django's own handler, WSGI for the DRF views and
 ASGI for the Ninja ones, with no server and no socket: a server's own work per request is the
