@@ -92,6 +92,37 @@ def test_valid_key_costs_one_query_once_last_used_is_fresh(queries: QueryLog) ->
 
 
 @pytest.mark.django_db
+@override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": None})
+def test_a_cache_hit_answers_what_the_first_verification_answered(queries: QueryLog) -> None:
+    raw = keys.valid_key()
+    verifier = Verifier(APIKey)
+    first = verifier.verify(raw)
+    with queries.capture():
+        hit = verifier.verify(raw)
+    assert queries.count == 0  # answered from this process's cache
+    assert hit == first
+    assert (hit.reason, hit.missing_scopes, hit.error) == (Reason.VALID, (), None)
+    assert hit.prefix == first.prefix == raw.split("_")[1]
+    assert hit.api_key is not first.api_key  # a copy of its own
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": None})
+async def test_an_async_cache_hit_answers_what_the_first_verification_answered(
+    thread_hops: HopCounter,
+) -> None:
+    raw = await sync_to_async(keys.valid_key)()
+    verifier = Verifier(APIKey)
+    first = await verifier.averify(raw)
+    thread_hops.count = 0
+    hit = await verifier.averify(raw)
+    assert thread_hops.count == 0  # answered from this process's cache, on the loop
+    assert hit == first
+    assert (hit.reason, hit.missing_scopes, hit.error) == (Reason.VALID, (), None)
+    assert hit.api_key is not first.api_key
+
+
+@pytest.mark.django_db
 @override_settings(ASYNC_API_KEY={"LAST_USED_INTERVAL": None, **NO_CACHE})
 def test_valid_key_costs_one_query_without_last_used(queries: QueryLog) -> None:
     raw = keys.valid_key()
