@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from async_api_key.headers import KeySource, header_meta_name, key_from_request_meta
+from async_api_key.headers import (
+    KeySource,
+    header_meta_name,
+    key_from_authorization,
+    key_from_header,
+    key_from_request_meta,
+)
 
 KEY = "ak_abcdefghijkl_" + "x" * 38
 
@@ -53,6 +59,21 @@ def test_upstream_custom_header_setting_is_the_only_place_read() -> None:
     assert key_from_request_meta({"HTTP_X_CUSTOM": KEY}) == KEY
     assert key_from_request_meta({"HTTP_AUTHORIZATION": f"Api-Key {KEY}"}) is None
     assert key_from_request_meta({"HTTP_X_API_KEY": KEY}) is None
+
+
+@override_settings(API_KEY_CUSTOM_HEADER="HTTP_X_CUSTOM")
+def test_key_from_authorization_reads_that_header_alone() -> None:
+    both = {"HTTP_AUTHORIZATION": f"Api-Key {KEY}", "HTTP_X_CUSTOM": "custom"}
+    assert key_from_authorization(both) == KEY  # the custom header does not take precedence
+    assert key_from_authorization({"HTTP_X_API_KEY": KEY, "HTTP_X_CUSTOM": KEY}) is None
+    assert key_from_authorization({"HTTP_AUTHORIZATION": f"  token {KEY} "}, "Token") == KEY
+    assert key_from_authorization({"HTTP_AUTHORIZATION": f"Api-Key {KEY}"}, "Token") is None
+
+
+def test_key_from_header_reads_one_meta_name() -> None:
+    assert key_from_header({"HTTP_X_SVC": f" {KEY} "}, "HTTP_X_SVC") == KEY
+    assert key_from_header({"HTTP_X_SVC": KEY}, "HTTP_X_OTHER") is None
+    assert key_from_header({"HTTP_X_SVC": b"bytes"}, "HTTP_X_SVC") is None
 
 
 def test_header_meta_name() -> None:
