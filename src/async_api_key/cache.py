@@ -65,6 +65,7 @@ _DIGEST_SALT = b"async-api-key-cache:"
 _NEVER = -math.inf
 #: Values a cached key can hand to every request as they are: nobody can change them.
 _IMMUTABLE = (str, int, float, bool, bytes, type(None), datetime, date, Decimal, UUID)
+_blake2b = hashlib.blake2b
 
 
 def key_digest(raw_key: str) -> bytes:
@@ -75,7 +76,11 @@ def key_digest(raw_key: str) -> bytes:
     computed on every request, it was the largest single cost of a cache hit. Any string can
     be digested (``surrogatepass``), so malformed input reaches the parser.
     """
-    return hashlib.blake2b(_DIGEST_SALT + raw_key.encode("utf-8", "surrogatepass")).digest()
+    try:
+        encoded = raw_key.encode()  # the usual case, without the error handler's lookup
+    except UnicodeEncodeError:
+        encoded = raw_key.encode("utf-8", "surrogatepass")
+    return _blake2b(_DIGEST_SALT + encoded).digest()
 
 
 #: A local entry's key: (model label, manager cache scope, digest of the presented key).
