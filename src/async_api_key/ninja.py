@@ -318,6 +318,10 @@ def _scopes_sentence(auth_callbacks: Sequence[object]) -> str:
     return describe_required_scopes(list(alternatives)) if alternatives else ""
 
 
+#: What ``_RequestMeta.get`` answers for a name it cannot find, when asked for by ``[]``.
+_ABSENT: Final = object()
+
+
 class _RequestMeta(Mapping[str, Any]):
     """``request.META`` that also finds HTTP headers whose ``META`` name is not upper-case.
 
@@ -329,13 +333,19 @@ class _RequestMeta(Mapping[str, Any]):
     def __init__(self, request: HttpRequest) -> None:
         self._request = request
 
+    def get(self, name: str, default: Any = None) -> Any:
+        # Not Mapping.get, which calls __getitem__ and catches its KeyError: the key source
+        # calls this on every request.
+        meta = self._request.META
+        if name in meta or not name.startswith("HTTP_"):
+            return meta.get(name, default)
+        return self._request.headers.get(name.removeprefix("HTTP_").replace("_", "-"), default)
+
     def __getitem__(self, name: str) -> Any:
-        try:
-            return self._request.META[name]
-        except KeyError:
-            if not name.startswith("HTTP_"):
-                raise
-        return self._request.headers[name.removeprefix("HTTP_").replace("_", "-")]
+        value = self.get(name, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(name)
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._request.META)
