@@ -5,9 +5,12 @@ sync worker) for the DRF ones. The load comes from wrk when it is installed, oth
 ``benchmarks.loadgen`` (Python, slower: the ratios still hold, the absolute numbers are
 lower). Every run is bounded in time; the fallback is bounded in requests too.
 
-Each round measures every endpoint once, in a rotated order (the first round after a short
-warm-up); the tables give the median over rounds, and each protected/open ratio is the
-median of the ratios measured within a round. Besides requests/s, each run reads how much
+Each round measures every protected endpoint once, in a rotated order, each time right next
+to its framework's open endpoint (first or second in turns; each endpoint's first run after a
+short warm-up). The tables give the median over runs, and each protected/open ratio is the
+median of the ratios of those adjacent runs: the machine's load changes from second to
+second, and two runs made apart would charge that change to protection. Besides requests/s,
+each run reads how much
 CPU time the server's threads used (``/proc/<pid>/task/*/schedstat``), so the cost of a
 request can be compared even when other work on the machine takes CPU from the server.
 """
@@ -100,22 +103,34 @@ class ServerResults:
     server: str
     description: str
     endpoints: dict[str, EndpointResult]
+    #: For each protected endpoint, the run of its framework's open endpoint made right next
+    #: to each of its own runs (see :func:`measure_server`).
+    adjacent_open: dict[str, tuple[LoadResult, ...]] = dataclasses.field(default_factory=dict)
 
     def ratios(self, name: str, baseline: str) -> list[float]:
-        """``name``'s requests/s over ``baseline``'s, one ratio per round."""
-        mine = self.endpoints[name].runs
-        theirs = self.endpoints[baseline].runs
+        """``name``'s requests/s over ``baseline``'s, one ratio per pair of runs."""
         return [
-            a.requests_per_second / b.requests_per_second for a, b in zip(mine, theirs, strict=True)
+            a.requests_per_second / b.requests_per_second for a, b in self._pairs(name, baseline)
         ]
 
     def cpu_ratios(self, name: str, baseline: str) -> list[float]:
-        """Requests per server CPU-second of ``name`` over ``baseline``'s, one per round."""
+        """Requests per server CPU-second of ``name`` over ``baseline``'s, one per pair."""
+        return [b.cpu_us_per_request / a.cpu_us_per_request for a, b in self._pairs(name, baseline)]
+
+    def _pairs(self, name: str, baseline: str) -> list[tuple[LoadResult, LoadResult]]:
+        """Runs of ``name`` with the run of ``baseline`` to compare each with: the adjacent
+        one for a protected endpoint against its open endpoint, otherwise the same round's."""
         mine = self.endpoints[name].runs
-        theirs = self.endpoints[baseline].runs
-        return [
-            b.cpu_us_per_request / a.cpu_us_per_request for a, b in zip(mine, theirs, strict=True)
-        ]
+        if name == baseline:
+            return [(run, run) for run in mine]
+        if baseline == open_endpoint_of(name) and name in self.adjacent_open:
+            return list(zip(mine, self.adjacent_open[name], strict=True))
+        return list(zip(mine, self.endpoints[baseline].runs, strict=True))
+
+
+def open_endpoint_of(name: str) -> str:
+    """The open endpoint of the framework an endpoint belongs to (``drf/ours`` -> ``drf/open``)."""
+    return name.partition("/")[0] + "/open"
 
 
 def load_tool() -> str:
@@ -317,28 +332,34 @@ def measure_server(
     progress: Callable[[str], None],
 ) -> ServerResults:
     runs: dict[str, list[LoadResult]] = {endpoint.name: [] for endpoint in endpoints}
+    adjacent_open: dict[str, list[LoadResult]] = {}
+    by_name = {endpoint.name: endpoint for endpoint in endpoints}
+    protected = [endpoint for endpoint in endpoints if endpoint.protected]
+    warmed: set[str] = set()
     with running_server(server, log_dir / f"{server}.log") as (port, pid):
         progress(f"{server}: serving on {HOST}:{port} (pid {pid})")
         for endpoint in endpoints:
             check_endpoint(port, endpoint)
         for round_number in range(settings.rounds):
-            shift = round_number % len(endpoints)
-            for endpoint in [*endpoints[shift:], *endpoints[:shift]]:
-                if round_number == 0 and settings.warmup:
-                    run_load(port, endpoint, settings, settings.warmup)
-                cpu_before = server_cpu_seconds(pid)
-                result = run_load(port, endpoint, settings, settings.duration)
-                cpu_used = server_cpu_seconds(pid) - cpu_before
-                result = dataclasses.replace(
-                    result, cpu_us_per_request=cpu_used * 1e6 / max(result.requests, 1)
-                )
-                runs[endpoint.name].append(result)
-                progress(
-                    f"{server} round {round_number + 1}/{settings.rounds}: {endpoint.name}: "
-                    f"{result.requests_per_second:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-                    f"p99 {result.p99_ms:.2f} ms, CPU {result.cpu_us_per_request:,.0f} µs/req"
-                    + (f", {result.failures} failures" if result.failures else "")
-                )
+            shift = round_number % len(protected)
+            for index, endpoint in enumerate([*protected[shift:], *protected[:shift]]):
+                baseline = by_name[open_endpoint_of(endpoint.name)]
+                # Next to each other, so that what the machine does meanwhile weighs on both;
+                # in turns first and second, so that neither order is favoured.
+                pair = (baseline, endpoint) if (round_number + index) % 2 else (endpoint, baseline)
+                measured: dict[str, LoadResult] = {}
+                for member in pair:
+                    if settings.warmup and member.name not in warmed:
+                        run_load(port, member, settings, settings.warmup)
+                        warmed.add(member.name)
+                    measured[member.name] = _measured_run(port, pid, member, settings)
+                    progress(
+                        f"{server} round {round_number + 1}/{settings.rounds}: {member.name}: "
+                        + _summary(measured[member.name])
+                    )
+                runs[endpoint.name].append(measured[endpoint.name])
+                runs[baseline.name].append(measured[baseline.name])
+                adjacent_open.setdefault(endpoint.name, []).append(measured[baseline.name])
     return ServerResults(
         server=server,
         description=description,
@@ -346,6 +367,23 @@ def measure_server(
             endpoint.name: EndpointResult(endpoint, tuple(runs[endpoint.name]))
             for endpoint in endpoints
         },
+        adjacent_open={name: tuple(pairs) for name, pairs in adjacent_open.items()},
+    )
+
+
+def _measured_run(port: int, pid: int, endpoint: Endpoint, settings: LoadSettings) -> LoadResult:
+    """One load run, with the server CPU time it cost per request."""
+    cpu_before = server_cpu_seconds(pid)
+    result = run_load(port, endpoint, settings, settings.duration)
+    cpu_used = server_cpu_seconds(pid) - cpu_before
+    return dataclasses.replace(result, cpu_us_per_request=cpu_used * 1e6 / max(result.requests, 1))
+
+
+def _summary(result: LoadResult) -> str:
+    return (
+        f"{result.requests_per_second:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms, CPU {result.cpu_us_per_request:,.0f} µs/req"
+        + (f", {result.failures} failures" if result.failures else "")
     )
 
 

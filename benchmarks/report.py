@@ -16,7 +16,13 @@ from statistics import median
 from django.db import connection
 
 from benchmarks.inprocess import PASSES, InProcessResults, ratio
-from benchmarks.over_http import LoadSettings, ServerResults, load_tool, wrk_version
+from benchmarks.over_http import (
+    LoadSettings,
+    ServerResults,
+    load_tool,
+    open_endpoint_of,
+    wrk_version,
+)
 from benchmarks.propagation import (
     PROBED,
     PROBED_DESCRIPTION,
@@ -337,7 +343,7 @@ def _versus(ratios: Sequence[float]) -> str:
 def http_table(server: ServerResults) -> str:
     rows: list[list[str]] = []
     for name, result in server.endpoints.items():
-        open_name = name.split("/")[0] + "/open"
+        open_name = open_endpoint_of(name)
         rows.append(
             [
                 result.endpoint.label,
@@ -615,15 +621,19 @@ def render(
             "",
             f"Load: {environment.load_tool} from a separate process on 127.0.0.1, "
             f"{settings.threads} thread(s), {settings.connections} connections, "
-            f"{settings.duration} s per run, {settings.rounds} rounds over every endpoint in a "
-            f"rotated order (the first round after {settings.warmup} s of warm-up per "
-            "endpoint). Every request carries `Authorization: Api-Key <key>` (the hot key for "
-            "ours); every endpoint answers the same small JSON body, and Django finds each "
-            "endpoint at the same cost (one URL pattern per framework, then a dictionary "
-            "lookup: `benchmarks/urls.py`).",
+            f"{settings.duration} s per run, {settings.rounds} rounds. A round runs every "
+            "protected endpoint once, in a rotated order, each time right next to its "
+            "framework's open endpoint (first or second in turns), so the open endpoint runs "
+            "as often as all the others together; each endpoint's first run comes after "
+            f"{settings.warmup} s of warm-up. Every request carries "
+            "`Authorization: Api-Key <key>` (the hot key for ours); every endpoint answers "
+            "the same small JSON body, and Django finds each endpoint at the same cost (one "
+            "URL pattern per framework, then a dictionary lookup: `benchmarks/urls.py`).",
             "",
-            'Figures are medians over rounds. "vs open" columns are the median of the ratios '
-            "measured within a round (range in brackets): 1.00 means protection costs nothing. "
+            'Figures are medians over runs. "vs open" columns are the median of the ratios '
+            "of a run to the open run next to it (range in brackets): the machine's load "
+            "changes from second to second, and runs made apart would charge that change to "
+            "protection. 1.00 means protection costs nothing. "
             '"Server CPU µs/req" is the CPU time the server\'s threads used per request '
             "(from `/proc`); other work on a shared machine takes CPU time away from the server "
             "and so lowers requests/s, but hardly changes CPU per request, which makes "
