@@ -10,9 +10,9 @@ to its framework's open endpoint (first or second in turns; each endpoint's firs
 short warm-up). The tables give the median over runs, and each protected/open ratio is the
 median of the ratios of those adjacent runs: the machine's load changes from second to
 second, and two runs made apart would charge that change to protection. Besides requests/s,
-each run reads how much
-CPU time the server's threads used (``/proc/<pid>/task/*/schedstat``), so the cost of a
-request can be compared even when other work on the machine takes CPU from the server.
+each run reads how much CPU time the server's threads used (``/proc/<pid>/task/*/schedstat``),
+so the cost of a request can be compared even when other work on the machine takes CPU from
+the server.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class ServerResults:
     endpoints: dict[str, EndpointResult]
     #: For each protected endpoint, the run of its framework's open endpoint made right next
     #: to each of its own runs (see :func:`measure_server`).
-    adjacent_open: dict[str, tuple[LoadResult, ...]] = dataclasses.field(default_factory=dict)
+    adjacent_open: dict[str, tuple[LoadResult, ...]]
 
     def ratios(self, name: str, baseline: str) -> list[float]:
         """``name``'s requests/s over ``baseline``'s, one ratio per pair of runs."""
@@ -123,7 +123,7 @@ class ServerResults:
         mine = self.endpoints[name].runs
         if name == baseline:
             return [(run, run) for run in mine]
-        if baseline == open_endpoint_of(name) and name in self.adjacent_open:
+        if baseline == open_endpoint_of(name):
             return list(zip(mine, self.adjacent_open[name], strict=True))
         return list(zip(mine, self.endpoints[baseline].runs, strict=True))
 
