@@ -6,13 +6,14 @@ sync worker) for the DRF ones. The load comes from wrk when it is installed, oth
 lower). Every run is bounded in time; the fallback is bounded in requests too.
 
 Each round measures every protected endpoint once, in a rotated order, each time right next
-to its framework's open endpoint (first or second in turns; each endpoint's first run after a
-short warm-up). The tables give the median over runs, and each protected/open ratio is the
-median of the ratios of those adjacent runs: the machine's load changes from second to
-second, and two runs made apart would charge that change to protection. Besides requests/s,
-each run reads how much CPU time the server's threads used (``/proc/<pid>/task/*/schedstat``),
-so the cost of a request can be compared even when other work on the machine takes CPU from
-the server.
+to its framework's open endpoint (first or second in turns; each endpoint's first run after
+a short warm-up). Runs are short (1 s) and many (20 rounds): the load of a shared machine
+drifts over seconds, and the shorter a pair, the less of that drift lies between its two
+runs. The tables give the median over runs, and each protected/open ratio is the median of
+the ratios of those adjacent runs: the machine's load changes from second to second, and two
+runs made apart would charge that change to protection. Besides requests/s, each run reads
+how much CPU time the server's threads used (``/proc/<pid>/task/*/schedstat``), so the cost
+of a request can be compared even when other work on the machine takes CPU from the server.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ SERVER_START_TIMEOUT = 30.0
 class LoadSettings:
     threads: int = 1
     connections: int = 32
-    duration: int = 3
+    duration: int = 1
     warmup: int = 2
-    rounds: int = 6
+    rounds: int = 20
 
 
 @dataclass(frozen=True)

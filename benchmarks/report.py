@@ -34,6 +34,7 @@ from benchmarks.propagation import (
     describe,
     percentile,
 )
+from benchmarks.stats import median_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
@@ -159,6 +160,14 @@ class Target:
     target: str
     measured: str
     holds: bool
+    #: False when the median's confidence interval spans the target: this run's noise is too
+    #: large to tell whether the target holds.
+    decided: bool = True
+
+    @property
+    def verdict(self) -> str:
+        answer = "yes" if self.holds else "**no**"
+        return answer if self.decided else f"{answer} (undecided)"
 
 
 @dataclass(frozen=True)
@@ -282,12 +291,14 @@ def http_targets(servers: Sequence[ServerResults]) -> list[Target]:
                 measures.append(("req per CPU-s", server.cpu_ratios(name, baseline)))
             for measure, ratios in measures:
                 value = median(ratios)
+                low, high = median_interval(ratios)
                 targets.append(
                     Target(
                         f"{claim} ({server.server}, {measure})",
                         f">= {minimum:.2f}",
-                        f"{value:.2f}",
+                        f"{value:.3f} ({low:.2f}-{high:.2f})",
                         value >= minimum,
+                        decided=not low < minimum <= high,
                     )
                 )
     return targets
@@ -336,8 +347,25 @@ def in_process_tables(results: InProcessResults) -> str:
     return f"{ours}\n\nIn the same run, on the same database:\n\n{references}\n\n{ratios}"
 
 
+def _interval_extent(count: int) -> str:
+    """Which of ``count`` ratios bound :func:`median_interval`, in words."""
+    rank = round(median_interval([float(value) for value in range(1, count + 1)])[0])
+    if rank == 1:
+        # The whole range misses the median only when every ratio lies on one side of it.
+        short = 2 / 2**count > 0.05
+        return f"with {count} pairs, their whole range" + (
+            ", which covers the median less often than that" if short else ""
+        )
+    suffix = "th" if 10 <= rank % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(rank % 10, "th")
+    return (
+        f"with {count} pairs, from the {rank}{suffix} smallest ratio to the {rank}{suffix} largest"
+    )
+
+
 def _versus(ratios: Sequence[float]) -> str:
-    return f"{median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+    """The median ratio and its 95 % confidence interval."""
+    low, high = median_interval(ratios)
+    return f"{median(ratios):.2f} ({low:.2f}-{high:.2f})"
 
 
 def http_table(server: ServerResults) -> str:
@@ -631,9 +659,11 @@ def render(
             "URL pattern per framework, then a dictionary lookup: `benchmarks/urls.py`).",
             "",
             'Figures are medians over runs. "vs open" columns are the median of the ratios '
-            "of a run to the open run next to it (range in brackets): the machine's load "
-            "changes from second to second, and runs made apart would charge that change to "
-            "protection. 1.00 means protection costs nothing. "
+            "of a run to the open run next to it: the machine's load changes from second to "
+            "second, and runs made apart would charge that change to protection. 1.00 means "
+            "protection costs nothing. In brackets, a 95 % confidence interval of that median "
+            "(distribution-free, from the ranks of the ratios, taking each pair as an "
+            f"independent draw: {_interval_extent(settings.rounds)}). "
             '"Server CPU µs/req" is the CPU time the server\'s threads used per request '
             "(from `/proc`); other work on a shared machine takes CPU time away from the server "
             "and so lowers requests/s, but hardly changes CPU per request, which makes "
@@ -648,10 +678,18 @@ def render(
         "",
         _table(
             ["claim", "target", "measured", "holds"],
-            [[t.claim, t.target, t.measured, "yes" if t.holds else "**no**"] for t in targets],
+            [[t.claim, t.target, t.measured, t.verdict] for t in targets],
         ),
         "",
     ]
+    if any(not t.decided for t in targets):
+        parts += [
+            "A target marked undecided has the 95 % confidence interval of its median "
+            "(in brackets) on both sides of it: this run's noise is too large to tell whether "
+            "it holds, and its verdict is the median's alone. The instruction counts "
+            "([Instructions per request](benchmarks-instructions.md)) have no such noise.",
+            "",
+        ]
     for server in servers:
         if "ninja/upstream" in server.endpoints:
             ceiling = 1 / median(server.ratios("ninja/upstream", "ninja/open"))
