@@ -160,8 +160,8 @@ class Target:
     target: str
     measured: str
     holds: bool
-    #: False when the median's confidence interval spans the target: this run's noise is too
-    #: large to tell whether the target holds.
+    #: False when the median's confidence interval reaches or spans the target: this run's
+    #: noise is too large to tell whether the target holds.
     decided: bool = True
 
     @property
@@ -290,8 +290,9 @@ def http_targets(servers: Sequence[ServerResults]) -> list[Target]:
             if on_cpu:
                 measures.append(("req per CPU-s", server.cpu_ratios(name, baseline)))
             for measure, ratios in measures:
-                value = median(ratios)
-                low, high = median_interval(ratios)
+                # Judged as printed, so that a row never reads otherwise than its verdict.
+                value = round(median(ratios), 3)
+                low, high = (round(bound, 2) for bound in median_interval(ratios))
                 targets.append(
                     Target(
                         f"{claim} ({server.server}, {measure})",
@@ -685,8 +686,8 @@ def render(
     if any(not t.decided for t in targets):
         parts += [
             "A target marked undecided has the 95 % confidence interval of its median "
-            "(in brackets) on both sides of it: this run's noise is too large to tell whether "
-            "it holds, and its verdict is the median's alone. The instruction counts "
+            "(in brackets) reaching or spanning it: this run's noise is too large to tell "
+            "whether it holds, and its verdict is the median's alone. The instruction counts "
             "([Instructions per request](benchmarks-instructions.md)) have no such noise.",
             "",
         ]

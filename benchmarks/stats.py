@@ -19,6 +19,8 @@ def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[
     """
     if not values:
         raise ValueError("no values")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie between 0 and 1, not {confidence}")
     ordered = sorted(values)
     count = len(ordered)
     tail = (1 - confidence) / 2
