@@ -34,7 +34,7 @@ from benchmarks.propagation import (
     describe,
     percentile,
 )
-from benchmarks.stats import median_interval
+from benchmarks.stats import CONFIDENCE, median_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
@@ -348,12 +348,16 @@ def in_process_tables(results: InProcessResults) -> str:
     return f"{ours}\n\nIn the same run, on the same database:\n\n{references}\n\n{ratios}"
 
 
+#: :data:`CONFIDENCE` as the report writes it ("95 %").
+_PERCENT = f"{CONFIDENCE * 100:g} %"
+
+
 def _interval_extent(count: int) -> str:
     """Which of ``count`` ratios bound :func:`median_interval`, in words."""
     rank = round(median_interval([float(value) for value in range(1, count + 1)])[0])
     if rank == 1:
         # The whole range misses the median only when every ratio lies on one side of it.
-        short = 2 / 2**count > 0.05
+        short = 2 / 2**count > 1 - CONFIDENCE
         return f"with {count} pairs, their whole range" + (
             ", which covers the median less often than that" if short else ""
         )
@@ -364,7 +368,7 @@ def _interval_extent(count: int) -> str:
 
 
 def _versus(ratios: Sequence[float]) -> str:
-    """The median ratio and its 95 % confidence interval."""
+    """The median ratio and its confidence interval (:data:`CONFIDENCE`)."""
     low, high = median_interval(ratios)
     return f"{median(ratios):.2f} ({low:.2f}-{high:.2f})"
 
@@ -662,8 +666,8 @@ def render(
             'Figures are medians over runs. "vs open" columns are the median of the ratios '
             "of a run to the open run next to it: the machine's load changes from second to "
             "second, and runs made apart would charge that change to protection. 1.00 means "
-            "protection costs nothing. In brackets, a 95 % confidence interval of that median "
-            "(distribution-free, from the ranks of the ratios, taking each pair as an "
+            f"protection costs nothing. In brackets, a {_PERCENT} confidence interval of that "
+            "median (distribution-free, from the ranks of the ratios, taking each pair as an "
             f"independent draw: {_interval_extent(settings.rounds)}). "
             '"Server CPU µs/req" is the CPU time the server\'s threads used per request '
             "(from `/proc`); other work on a shared machine takes CPU time away from the server "
@@ -685,7 +689,7 @@ def render(
     ]
     if any(not t.decided for t in targets):
         parts += [
-            "A target marked undecided has the 95 % confidence interval of its median "
+            f"A target marked undecided has the {_PERCENT} confidence interval of its median "
             "(in brackets) reaching or spanning it: this run's noise is too large to tell "
             "whether it holds, and its verdict is the median's alone. The instruction counts "
             "([Instructions per request](benchmarks-instructions.md)) have no such noise.",

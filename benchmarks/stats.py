@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+#: The confidence of the intervals ``make bench`` prints.
+CONFIDENCE = 0.95
 
-def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
     """A confidence interval for the median of the population ``values`` were drawn from.
 
     Distribution-free (the sign test's interval): the true median lies below the ``j``-th
