@@ -65,7 +65,7 @@ _DIGEST_SALT = b"async-api-key-cache:"
 _NEVER = -math.inf
 #: Values a cached key can hand to every request as they are: nobody can change them.
 _IMMUTABLE = (str, int, float, bool, bytes, type(None), datetime, date, Decimal, UUID)
-_blake2b = hashlib.blake2b
+_salted_blake2b = hashlib.blake2b(_DIGEST_SALT)
 
 
 def key_digest(raw_key: str) -> bytes:
@@ -80,7 +80,12 @@ def key_digest(raw_key: str) -> bytes:
         encoded = raw_key.encode()  # the usual case, without the error handler's lookup
     except UnicodeEncodeError:
         encoded = raw_key.encode("utf-8", "surrogatepass")
-    return _blake2b(_DIGEST_SALT + encoded).digest()
+    # A copy of a hash that has taken the salt already: about 900 fewer instructions
+    # (callgrind) than a new hash of the salt and the key, whose constructor parses
+    # BLAKE2b's eight keyword parameters.
+    digest = _salted_blake2b.copy()
+    digest.update(encoded)
+    return digest.digest()
 
 
 #: A local entry's key: (model label, manager cache scope, digest of the presented key).
@@ -102,6 +107,10 @@ class _Entry:
     #: this process's change feed alone). Past it, the change feed must confirm the entry.
     fresh_until: float
     expires_at: float
+    #: Whether a copy of the key must be asked if it has expired: it has an expiry date,
+    #: or its model decides ``has_expired`` in its own way. Most keys never expire, and
+    #: asking costs a property call on every hit.
+    may_expire: bool = True
 
 
 @dataclass(frozen=True)
@@ -278,6 +287,9 @@ class VerificationCache(Generic[_KeyT]):
     def __init__(self, model: type[_KeyT]) -> None:
         self.model = model
         self.label = key_store_label(model)
+        #: Whether the model keeps the library's ``has_expired`` (the expiry date alone
+        #: decides), so that a key without an expiry date never needs asking.
+        self._expires_by_date = _library_expiry_rule(model)
 
     # Local tier -------------------------------------------------------------------------
 
@@ -288,7 +300,8 @@ class VerificationCache(Generic[_KeyT]):
         in full is stored under its digest. The dictionary lookup is not constant-time in
         the digest, which gives nothing away: bits of a BLAKE2b digest do not lead back to
         the key that produced it. An entry the change feed cannot confirm is a miss (kept:
-        the cold path reads the log and may find it confirmed).
+        the cold path reads the log and may find it confirmed). An entry whose key has
+        expired is dropped: the database path reports the expiry.
         """
         if scope is None or not api_key_settings.caching:
             return None
@@ -298,7 +311,11 @@ class VerificationCache(Generic[_KeyT]):
             return None
         if now >= entry.fresh_until and now >= change_feed.confirmed_until.get(entry.db, _NEVER):
             return None
-        return self._materialize(entry)
+        api_key = self._materialize(entry)
+        if entry.may_expire and api_key.has_expired:
+            _positive.discard_prefix((self.label, entry.prefix))
+            return None
+        return api_key
 
     def is_known_unknown(self, db: str, prefix: str) -> bool:
         """True if ``prefix`` recently matched no stored key at all in ``db`` (negative cache)."""
@@ -320,10 +337,6 @@ class VerificationCache(Generic[_KeyT]):
             time.monotonic() + api_key_settings.negative_cache_ttl,
             api_key_settings.negative_cache_max_entries,
         )
-
-    def forget(self, prefix: str) -> None:
-        """Drop this process's entries for the key whose lookup id is ``prefix``."""
-        _positive.discard_prefix((self.label, prefix))
 
     # The cold path (sync code: it may run I/O) --------------------------------------------
 
@@ -477,24 +490,40 @@ class VerificationCache(Generic[_KeyT]):
             related=related,
             fresh_until=read_at + api_key_settings.max_staleness,
             expires_at=now + api_key_settings.cache_ttl,
+            may_expire=values.get("expiry_date") is not None or not self._expires_by_date,
         )
 
     def _materialize(self, entry: _Entry) -> _KeyT:
         # A new instance per hit, with its own copies of mutable values (scopes, networks)
         # and related objects: no request can change what another request sees.
         api_key: _KeyT = self.model.__new__(self.model)
-        attributes = api_key.__dict__
-        values = entry.values
-        attributes.update(values)  # the fields, and _initial_revoked
+        # The instance gets a copy of the entry's dictionary (the fields, and
+        # _initial_revoked) as its own: a dictionary copies as one block, where filling
+        # the instance's empty one grows it step by step (1,700 fewer instructions, of the
+        # 8,000 this method took; callgrind).
+        attributes = entry.values.copy()
         for name, copier in entry.mutable:
-            attributes[name] = copier(values[name])
+            attributes[name] = copier(attributes[name])
         state = ModelState()
         state.adding = False
         state.db = entry.db
         if entry.related:  # otherwise Django makes an empty one when it is first used
             state.fields_cache = copy.deepcopy(entry.related)
         attributes["_state"] = state
+        api_key.__dict__ = attributes
         return api_key
+
+
+def _library_expiry_rule(model: type[AbstractAPIKey]) -> bool:
+    """True when ``model.has_expired`` is the library's own property (told by its getter's
+    name, so that this module need not import the models, which import it)."""
+    rule = getattr(model, "has_expired", None)
+    getter = getattr(rule, "fget", None)
+    return (
+        isinstance(rule, property)
+        and getattr(getter, "__module__", None) == f"{__package__}.models"
+        and getattr(getter, "__qualname__", None) == "AbstractAPIKey.has_expired"
+    )
 
 
 #: Field values a shared-tier entry leaves out.

@@ -150,16 +150,6 @@ _set_error = VerificationOutcome.__dict__["error"].__set__
 _new_outcome = object.__new__
 
 
-def _valid_outcome(api_key: _KeyT, prefix: str) -> VerificationOutcome[_KeyT]:
-    """``VerificationOutcome(Reason.VALID, api_key=api_key, prefix=prefix)`` for a cache hit,
-    built without calling the class: its ``__init__`` called with positional arguments
-    costs about 1,000 fewer instructions (callgrind), of the 45,000 or so that a DRF
-    permission check adds to a request when the key is in the cache."""
-    outcome: VerificationOutcome[_KeyT] = _new_outcome(VerificationOutcome)
-    outcome.__init__(_VALID, api_key, prefix)  # type: ignore[misc]
-    return outcome
-
-
 class Verifier(Generic[_KeyT]):
     """Verify raw keys against one key model.
 
@@ -212,10 +202,12 @@ class Verifier(Generic[_KeyT]):
         """:meth:`verify` without its mask, for a caller whose own frame is masked (the DRF
         adapter's per-request memo): Django masks every frame below a masked one, and a
         hot verification is short enough that a second wrapper shows in its cost."""
-        checked = self._check_local(raw_key) or self._check_offline(raw_key)
-        if isinstance(checked, ParsedKey):
-            checked = self._check_stored(checked)
-        outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
+        outcome = self._answer_local(raw_key, scopes, request_meta)
+        if outcome is None:
+            checked = self._check_offline(raw_key)
+            if isinstance(checked, ParsedKey):
+                checked = self._check_stored(checked)
+            outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
         if outcome.reason is not _VALID or verification_succeeded.receivers:
             signal, payload = self._report(outcome)
             if signal is not None and signal.receivers:
@@ -231,10 +223,12 @@ class Verifier(Generic[_KeyT]):
         request_meta: Mapping[str, Any] | None = None,
     ) -> VerificationOutcome[_KeyT]:
         """The async twin of :meth:`verify`: the ORM runs in one ``sync_to_async`` hop."""
-        checked = self._check_local(raw_key) or self._check_offline(raw_key)
-        if isinstance(checked, ParsedKey):
-            checked = await self._acheck_stored(checked)
-        outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
+        outcome = self._answer_local(raw_key, scopes, request_meta)
+        if outcome is None:
+            checked = self._check_offline(raw_key)
+            if isinstance(checked, ParsedKey):
+                checked = await self._acheck_stored(checked)
+            outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
         if outcome.reason is not _VALID or verification_succeeded.receivers:
             signal, payload = self._report(outcome)
             if signal is not None:
@@ -259,7 +253,7 @@ class Verifier(Generic[_KeyT]):
             shared: VerificationOutcome[_KeyT] | None = await asyncio.shield(leader)
             if shared is not None and shared.reason is not _VALID:
                 return shared
-            hot = self._check_local(parsed.raw)
+            hot = self._answer_local(parsed.raw, (), None)
             if hot is not None:
                 return hot
             return await sync_to_async(self._check_stored)(parsed)
@@ -273,11 +267,59 @@ class Verifier(Generic[_KeyT]):
             done.set_result(outcome)  # None: the followers check for themselves
         return outcome
 
+    def _verify_cached(
+        self, raw_key: str | None, scopes: Sequence[str], request_meta: Mapping[str, Any] | None
+    ) -> VerificationOutcome[_KeyT] | None:
+        """What :meth:`verify` answers for a key this process verified recently, when that
+        answer is a valid key and nothing is to be reported (no receiver of
+        ``verification_succeeded``); ``None`` otherwise: then ask :meth:`averify` (or
+        :meth:`verify`), which answers and reports.
+
+        No I/O and no coroutine: an async adapter answers a cache hit with this call, on the
+        event loop, where :meth:`averify` would add a coroutine to create and await (about
+        2,000 instructions of a hit's 40,000 in the Ninja adapter; callgrind). Callers mask
+        their own frame (:func:`~async_api_key.reporting.masks_key_locals`), as with
+        :meth:`_verify`.
+        """
+        outcome = self._answer_local(raw_key, scopes, request_meta)
+        if outcome is None or outcome.reason is not _VALID or verification_succeeded.receivers:
+            return None
+        return outcome
+
+    def _answer_local(
+        self, raw_key: str | None, scopes: Sequence[str], request_meta: Mapping[str, Any] | None
+    ) -> VerificationOutcome[_KeyT] | None:
+        """Answer a key verified recently in this process, or ``None``. No I/O: safe on the loop.
+
+        Runs before parsing: a hit proves ``raw_key`` is a key that was parsed and verified.
+        The request policy is applied here too: a hit is the whole verification, in as few
+        calls as it can be (each Python call costs about 700 instructions, and a hit was
+        made of twenty of them).
+        """
+        if not isinstance(raw_key, str) or len(raw_key) > MAX_KEY_LENGTH:
+            return None
+        api_key = self.cache.get_local(raw_key, self._cache_scope())
+        if api_key is None:
+            return None
+        # VerificationOutcome(Reason.VALID, api_key=api_key, prefix=api_key.prefix), built
+        # with the slots' own setters: the class's __init__, through its frozen
+        # __setattr__, costs two more calls.
+        outcome: VerificationOutcome[_KeyT] = _new_outcome(VerificationOutcome)
+        _set_reason(outcome, _VALID)
+        _set_api_key(outcome, api_key)
+        _set_prefix(outcome, api_key.prefix)
+        _set_missing_scopes(outcome, ())
+        _set_error(outcome, None)
+        # apply_policy's rules need scopes to require, or a client address and a key with
+        # an allowlist: without them, its answer is the outcome as it is.
+        if scopes or (request_meta is not None and api_key.allowed_networks):
+            return self.apply_policy(outcome, scopes=scopes, request_meta=request_meta)
+        return outcome
+
     def _check_offline(self, raw_key: str | None) -> ParsedKey | VerificationOutcome[_KeyT]:
-        """For a key this process's cache did not answer (:meth:`_check_local`, called first,
-        and on its own: a hit is answered one frame sooner): answer a missing, malformed or
-        known unknown key, or return the parsed key that the key store must answer. No I/O:
-        safe on the loop."""
+        """For a key this process's cache did not answer (:meth:`_answer_local`, called
+        first): answer a missing, malformed or known unknown key, or return the parsed key
+        that the key store must answer. No I/O: safe on the loop."""
         if raw_key is None:
             return VerificationOutcome(Reason.MISSING)
         parsed = parse_key(raw_key)
@@ -286,21 +328,6 @@ class Verifier(Generic[_KeyT]):
         if self.cache.is_known_unknown(self.manager.db, parsed.lookup):
             return VerificationOutcome(Reason.UNKNOWN, prefix=parsed.lookup)
         return parsed
-
-    def _check_local(self, raw_key: str | None) -> VerificationOutcome[_KeyT] | None:
-        """Answer a key verified recently in this process, or ``None``. No I/O: safe on the loop.
-
-        Runs before parsing: a hit proves ``raw_key`` is a key that was parsed and verified.
-        """
-        if not isinstance(raw_key, str) or len(raw_key) > MAX_KEY_LENGTH:
-            return None
-        cached = self.cache.get_local(raw_key, self._cache_scope())
-        if cached is None:
-            return None
-        if cached.has_expired:
-            self.cache.forget(cached.prefix)  # the database path reports the expiry
-            return None
-        return _valid_outcome(cached, cached.prefix)
 
     def _check_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         """Bring the cache up to date with the change log if due, then check this process's
@@ -322,7 +349,7 @@ class Verifier(Generic[_KeyT]):
         algorithm = api_key_settings.hash_algorithm
         scope = self._cache_scope()
         ticket = self.cache.begin_read(self.manager.db, parsed.raw, scope)
-        confirmed = self._check_local(parsed.raw)  # an entry the log read just confirmed
+        confirmed = self._answer_local(parsed.raw, (), None)  # the log read confirmed it
         if confirmed is not None:
             return confirmed
         shared, ticket = self.cache.get_shared(parsed.lookup, parsed.raw, scope, ticket)

@@ -123,6 +123,48 @@ def test_both_frameworks_answer_alike(case: Case) -> None:
         assert challenge is None
 
 
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_a_repeated_request_gets_the_first_answer_from_both_frameworks(case: Case) -> None:
+    """The second request with a key is answered from this process's cache where it can be
+    (a valid key, a scope or address refusal): status, body and challenge stay the first's."""
+    answers = {}
+    for framework, url in FRAMEWORKS.items():
+        client = Client(**case.headers())
+        first, again = (client.get(url.format(case.endpoint)) for _ in range(2))
+        answers[framework] = [
+            (
+                response.status_code,
+                response.json() if response.status_code != 200 else None,
+                response.get("WWW-Authenticate"),
+            )
+            for response in (first, again)
+        ]
+        assert answers[framework][0] == answers[framework][1], framework
+        assert first.status_code == case.status
+    assert answers["ninja"] == answers["drf"]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_every_request_with_a_cached_key_is_reported(framework: str) -> None:
+    """``verification_succeeded`` fires once per request, also when the cache answers."""
+    from async_api_key.signals import verification_succeeded
+
+    raw = valid_key()
+    reported: list[str | None] = []
+
+    def on_verified(sender: Any, *, prefix: str | None = None, **payload: Any) -> None:
+        reported.append(prefix)
+
+    verification_succeeded.connect(on_verified)
+    try:
+        client = Client(**_authorization(raw))
+        statuses = [client.get(FRAMEWORKS[framework].format("plain")).status_code for _ in range(3)]
+    finally:
+        verification_succeeded.disconnect(on_verified)
+    assert statuses == [200, 200, 200]
+    assert reported == [raw.split("_")[1]] * 3
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_rate_limit_answers_429_with_retry_after(framework: str) -> None:
     headers = _authorization(valid_key())

@@ -181,6 +181,42 @@ def test_a_key_whose_expiry_passes_while_it_is_cached_is_refused_by_the_clock(
     assert len(cache_module._positive) == 0
 
 
+#: Names of keys whose trial ``TrialKey.has_expired`` says is over: a rule of the project's
+#: own, decided outside the row.
+TRIALS_OVER: set[str] = set()
+
+
+class TrialKey(APIKey):
+    """A proxy whose keys expire by a rule of its own, with no ``expiry_date``."""
+
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    @property
+    def has_expired(self) -> bool:
+        return self.name in TRIALS_OVER or super().has_expired
+
+
+def test_a_cached_key_is_asked_its_models_own_expiry_rule_on_every_hit() -> None:
+    """Only keys of the library's own rule and without an expiry date skip the question."""
+    _, raw = TrialKey.objects.create_key(name="trial")
+    verifier = Verifier(TrialKey)
+    assert verifier.verify(raw).is_valid
+    assert verifier.verify(raw).is_valid  # from the cache
+    TRIALS_OVER.add("trial")
+    try:
+        assert verifier.verify(raw).reason is Reason.EXPIRED
+    finally:
+        TRIALS_OVER.discard("trial")
+    assert len(cache_module._positive) == 0
+
+
+def test_only_the_librarys_own_expiry_rule_is_known_to_need_a_date() -> None:
+    assert cache_module._library_expiry_rule(APIKey)
+    assert not cache_module._library_expiry_rule(TrialKey)
+
+
 class _Clock:
     """Stands in for the cache's monotonic clock."""
 
