@@ -55,13 +55,15 @@ EQUIVALENT_FILE = Path(__file__).with_name("equivalent.txt")
 #: Where a run works: a copy of the project taken when it starts, so that edits made during a
 #: long run (mutmut copies tests/ again for each module) neither change nor break it.
 SNAPSHOT = ROOT / "build" / "mutation"
-#: What the tests need of the project (the docs' snippets, the demo), besides src/ and tests/.
+#: What the tests need of the project (the docs' snippets, the demo, the benchmarks' statistics),
+#: besides src/ and tests/.
 SNAPSHOT_PARTS = (
     "src",
     "tests",
     "mutation",
     "docs",
     "demo",
+    "benchmarks",
     "pyproject.toml",
     "README.md",
     "mkdocs.yml",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 import pytest
@@ -212,9 +213,33 @@ def test_a_cached_key_is_asked_its_models_own_expiry_rule_on_every_hit() -> None
     assert len(cache_module._positive) == 0
 
 
+class SnapshotTrialKey(APIKey):
+    """A proxy whose rule is not a property: each copy of a key decides once."""
+
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    @cached_property
+    def has_expired(self) -> bool:
+        return self.name in TRIALS_OVER
+
+
+def test_a_cached_key_is_asked_an_expiry_rule_that_is_not_a_property() -> None:
+    _, raw = SnapshotTrialKey.objects.create_key(name="snapshot")
+    verifier = Verifier(SnapshotTrialKey)
+    assert verifier.verify(raw).is_valid
+    TRIALS_OVER.add("snapshot")
+    try:
+        assert verifier.verify(raw).reason is Reason.EXPIRED
+    finally:
+        TRIALS_OVER.discard("snapshot")
+
+
 def test_only_the_librarys_own_expiry_rule_is_known_to_need_a_date() -> None:
     assert cache_module._library_expiry_rule(APIKey)
     assert not cache_module._library_expiry_rule(TrialKey)
+    assert not cache_module._library_expiry_rule(SnapshotTrialKey)
 
 
 class _Clock:

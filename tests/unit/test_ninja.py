@@ -514,6 +514,35 @@ async def test_a_hot_key_is_verified_without_a_thread_hop(thread_hops: HopCounte
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_scope_refusal_of_a_hot_key_is_reported_on_every_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cached key's refusal is answered without a query, and still reported and logged."""
+    from async_api_key.signals import verification_failed
+
+    api_key, raw = await APIKey.objects.acreate_key(name="hot", scopes=["billing:read"])
+    headers = api_key_header(raw)
+    assert (await async_client.get("/async/whoami", headers=headers)).status_code == 200
+    refusals: list[Reason] = []
+
+    def on_refused(sender: Any, *, reason: Reason, **payload: Any) -> None:
+        refusals.append(reason)
+
+    verification_failed.connect(on_refused)
+    try:
+        statuses = [
+            (await async_client.get("/async/orders", headers=headers)).status_code
+            for _ in range(2)
+        ]
+    finally:
+        verification_failed.disconnect(on_refused)
+    assert statuses == [403, 403]
+    assert refusals == [Reason.INSUFFICIENT_SCOPE] * 2
+    logged = f"reason=insufficient_scope prefix={api_key.prefix}"
+    assert caplog.text.count(logged) == 2
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "not a key"}], ids=["missing", "malformed"])
 async def test_async_path_makes_no_hop_for_a_missing_or_malformed_key(
     thread_hops: HopCounter, headers: Headers
