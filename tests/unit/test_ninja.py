@@ -531,8 +531,7 @@ async def test_a_scope_refusal_of_a_hot_key_is_reported_on_every_request(
     verification_failed.connect(on_refused)
     try:
         statuses = [
-            (await async_client.get("/async/orders", headers=headers)).status_code
-            for _ in range(2)
+            (await async_client.get("/async/orders", headers=headers)).status_code for _ in range(2)
         ]
     finally:
         verification_failed.disconnect(on_refused)
