@@ -107,10 +107,11 @@ class _Entry:
     #: this process's change feed alone). Past it, the change feed must confirm the entry.
     fresh_until: float
     expires_at: float
-    #: Whether a copy of the key must be asked if it has expired: it has an expiry date,
-    #: or its model decides ``has_expired`` in its own way. Most keys never expire, and
-    #: asking costs a property call on every hit.
-    may_expire: bool = True
+    #: Whether the key has an expiry date. A hit asks the copy it makes whether it has
+    #: expired only when it has one, or when the model reading it (a proxy may read the
+    #: entries of its concrete model) decides ``has_expired`` in its own way: most keys
+    #: never expire, and asking costs a property call on every hit.
+    has_expiry_date: bool = True
 
 
 @dataclass(frozen=True)
@@ -293,26 +294,29 @@ class VerificationCache(Generic[_KeyT]):
 
     # Local tier -------------------------------------------------------------------------
 
-    def get_local(self, raw_key: str, scope: str | None) -> _KeyT | None:
-        """A fresh copy of the key verified as ``raw_key`` under ``scope``, or ``None``. No I/O.
+    def get_local(self, digest: bytes, scope: str | None) -> _KeyT | None:
+        """A fresh copy of the key verified under ``scope`` whose :func:`key_digest` is
+        ``digest``, or ``None``. No I/O.
 
-        Found by the digest of ``raw_key`` alone, before any parsing: only a key verified
-        in full is stored under its digest. The dictionary lookup is not constant-time in
-        the digest, which gives nothing away: bits of a BLAKE2b digest do not lead back to
-        the key that produced it. An entry the change feed cannot confirm is a miss (kept:
-        the cold path reads the log and may find it confirmed). An entry whose key has
-        expired is dropped: the database path reports the expiry.
+        Found by the digest alone, before any parsing: only a key verified in full is stored
+        under its digest. The dictionary lookup is not constant-time in the digest, which
+        gives nothing away: bits of a BLAKE2b digest do not lead back to the key that
+        produced it. Given the digest, not the key: the key stays out of this frame and
+        those below it, which error reports may show (see ``Verifier._answer_local``). An
+        entry the change feed cannot confirm is a miss (kept: the cold path reads the log
+        and may find it confirmed). An entry whose key has expired is dropped: the database
+        path reports the expiry.
         """
         if scope is None or not api_key_settings.caching:
             return None
         now = time.monotonic()
-        entry = _positive.get((self.label, scope, key_digest(raw_key)), now)
+        entry = _positive.get((self.label, scope, digest), now)
         if entry is None:
             return None
         if now >= entry.fresh_until and now >= change_feed.confirmed_until.get(entry.db, _NEVER):
             return None
         api_key = self._materialize(entry)
-        if entry.may_expire and api_key.has_expired:
+        if (entry.has_expiry_date or not self._expires_by_date) and api_key.has_expired:
             _positive.discard_prefix((self.label, entry.prefix))
             return None
         return api_key
@@ -490,7 +494,7 @@ class VerificationCache(Generic[_KeyT]):
             related=related,
             fresh_until=read_at + api_key_settings.max_staleness,
             expires_at=now + api_key_settings.cache_ttl,
-            may_expire=values.get("expiry_date") is not None or not self._expires_by_date,
+            has_expiry_date=values.get("expiry_date") is not None,
         )
 
     def _materialize(self, entry: _Entry) -> _KeyT:
@@ -514,16 +518,23 @@ class VerificationCache(Generic[_KeyT]):
         return api_key
 
 
+#: Getters of ``has_expired`` that decide by ``expiry_date`` alone: the library's own (see
+#: :func:`expires_by_date_alone`). Known by identity, which a wrapper of one cannot take.
+_DATE_ONLY_EXPIRY_RULES: set[Callable[..., bool]] = set()
+
+
+def expires_by_date_alone(getter: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """Mark ``getter`` (of a ``has_expired`` property) as deciding by ``expiry_date`` alone:
+    a cached key of a model that keeps it, and has no expiry date, is not asked on a hit.
+    The models mark theirs; this module does not import them, since they import it."""
+    _DATE_ONLY_EXPIRY_RULES.add(getter)
+    return getter
+
+
 def _library_expiry_rule(model: type[AbstractAPIKey]) -> bool:
-    """True when ``model.has_expired`` is the library's own property (told by its getter's
-    name, so that this module need not import the models, which import it)."""
+    """True when ``model.has_expired`` is a property whose getter decides by date alone."""
     rule = getattr(model, "has_expired", None)
-    getter = getattr(rule, "fget", None)
-    return (
-        isinstance(rule, property)
-        and getattr(getter, "__module__", None) == f"{__package__}.models"
-        and getattr(getter, "__qualname__", None) == "AbstractAPIKey.has_expired"
-    )
+    return isinstance(rule, property) and rule.fget in _DATE_ONLY_EXPIRY_RULES
 
 
 #: Field values a shared-tier entry leaves out.

@@ -21,6 +21,7 @@ from django.db.models.signals import class_prepared, pre_delete, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .cache import expires_by_date_alone
 from .changelog import ChangeClock, KeyChange
 from .changes import announce_new_key, key_store_label, lock_clock, record_change
 from .conf import api_key_settings
@@ -438,6 +439,7 @@ class AbstractAPIKey(models.Model):
             send_on_commit(api_key_revoked, type(self), db, api_key=self)
 
     @property
+    @expires_by_date_alone
     def has_expired(self) -> bool:
         """True once ``expiry_date`` has passed."""
         return self.expiry_date is not None and self.expiry_date <= timezone.now()

@@ -201,13 +201,15 @@ class APIKeyAuth(APIKeyBase):
 
     @masks_key_locals
     async def authenticate(self, request: HttpRequest, key: str | None) -> AbstractAPIKey | None:
+        verifier = self.verifier
         request_meta = _RequestMeta(request)
-        # A key this process verified recently is answered without awaiting averify().
-        outcome = self.verifier._verify_cached(key, self.scopes, request_meta)
+        # A key this process verified recently is answered without awaiting averify(), which
+        # would add a coroutine (about 2,000 instructions of a hit's 36,000; callgrind).
+        outcome = verifier._answer_local(key, self.scopes, request_meta)
         if outcome is None:
-            outcome = await self.verifier.averify(
-                key, scopes=self.scopes, request_meta=request_meta
-            )
+            outcome = await verifier.averify(key, scopes=self.scopes, request_meta=request_meta)
+        elif verifier._reports(outcome):
+            await verifier._areport(outcome)
         if outcome.is_valid and outcome.api_key is not None:
             if self._rate_limits is not None:
                 await self._count(self._rate_limits, request, outcome.api_key)

@@ -208,6 +208,7 @@ class Verifier(Generic[_KeyT]):
             if isinstance(checked, ParsedKey):
                 checked = self._check_stored(checked)
             outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
+        # _reports(), inline: on a DRF hit, its call would be a tenth of what the library adds.
         if outcome.reason is not _VALID or verification_succeeded.receivers:
             signal, payload = self._report(outcome)
             if signal is not None and signal.receivers:
@@ -229,11 +230,21 @@ class Verifier(Generic[_KeyT]):
             if isinstance(checked, ParsedKey):
                 checked = await self._acheck_stored(checked)
             outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
-        if outcome.reason is not _VALID or verification_succeeded.receivers:
-            signal, payload = self._report(outcome)
-            if signal is not None:
-                await asend(signal, self.model, **payload)
+        if self._reports(outcome):
+            await self._areport(outcome)
         return outcome
+
+    def _reports(self, outcome: VerificationOutcome[_KeyT]) -> bool:
+        """Whether ``outcome`` is reported (:meth:`_report`): every refusal, and a valid key
+        when ``verification_succeeded`` has receivers. Async callers ask this before they
+        await :meth:`_areport`; :meth:`_verify` has the same test inline."""
+        return outcome.reason is not _VALID or bool(verification_succeeded.receivers)
+
+    async def _areport(self, outcome: VerificationOutcome[_KeyT]) -> None:
+        """Report ``outcome`` from async code: its receivers run off the event loop."""
+        signal, payload = self._report(outcome)
+        if signal is not None:
+            await asend(signal, self.model, **payload)
 
     async def _acheck_stored(self, parsed: ParsedKey) -> VerificationOutcome[_KeyT]:
         """:meth:`_check_stored` in one thread hop, shared by the requests that present the
@@ -267,25 +278,6 @@ class Verifier(Generic[_KeyT]):
             done.set_result(outcome)  # None: the followers check for themselves
         return outcome
 
-    def _verify_cached(
-        self, raw_key: str | None, scopes: Sequence[str], request_meta: Mapping[str, Any] | None
-    ) -> VerificationOutcome[_KeyT] | None:
-        """What :meth:`verify` answers for a key this process verified recently, when that
-        answer is a valid key and nothing is to be reported (no receiver of
-        ``verification_succeeded``); ``None`` otherwise: then ask :meth:`averify` (or
-        :meth:`verify`), which answers and reports.
-
-        No I/O and no coroutine: an async adapter answers a cache hit with this call, on the
-        event loop, where :meth:`averify` would add a coroutine to create and await (about
-        2,000 instructions of a hit's 40,000 in the Ninja adapter; callgrind). Callers mask
-        their own frame (:func:`~async_api_key.reporting.masks_key_locals`), as with
-        :meth:`_verify`.
-        """
-        outcome = self._answer_local(raw_key, scopes, request_meta)
-        if outcome is None or outcome.reason is not _VALID or verification_succeeded.receivers:
-            return None
-        return outcome
-
     def _answer_local(
         self, raw_key: str | None, scopes: Sequence[str], request_meta: Mapping[str, Any] | None
     ) -> VerificationOutcome[_KeyT] | None:
@@ -294,11 +286,19 @@ class Verifier(Generic[_KeyT]):
         Runs before parsing: a hit proves ``raw_key`` is a key that was parsed and verified.
         The request policy is applied here too: a hit is the whole verification, in as few
         calls as it can be (each Python call costs about 700 instructions, and a hit was
-        made of twenty of them).
+        made of twenty of them). The caller reports the outcome (:meth:`_reports`): an async
+        adapter answers a hit with this call alone, without awaiting :meth:`averify`.
+
+        Django's error reports mask a sync frame only below a sync masked one, and this one
+        also runs below coroutines (``averify``, Ninja's ``authenticate``), which Django masks
+        frame by frame: the key leaves this frame as soon as it is digested, before anything
+        that can raise (the cache, the model's properties, the policy) runs below it.
         """
         if not isinstance(raw_key, str) or len(raw_key) > MAX_KEY_LENGTH:
             return None
-        api_key = self.cache.get_local(raw_key, self._cache_scope())
+        digest = key_digest(raw_key)
+        del raw_key
+        api_key = self.cache.get_local(digest, self._cache_scope())
         if api_key is None:
             return None
         # VerificationOutcome(Reason.VALID, api_key=api_key, prefix=api_key.prefix), built

@@ -166,6 +166,33 @@ def test_every_request_with_a_cached_key_is_reported(framework: str) -> None:
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(
+    ("field", "stored", "endpoint"),
+    [
+        ("allowed_networks", "not-a-list", "plain"),
+        ("allowed_networks", ["999.0.0.0/8"], "plain"),
+        ("scopes", "orders:read as text", "scoped"),
+        ("scopes", [1, 2], "scoped"),
+    ],
+)
+def test_an_unreadable_policy_field_is_logged_once_per_request(
+    framework: str, field: str, stored: Any, endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written around the validation (``_base_manager``): refused, and logged once per
+    request, also when the cache answers."""
+    api_key, raw = APIKey.objects.create_key(name="unreadable")
+    APIKey._base_manager.filter(pk=api_key.pk).update(**{field: stored})
+    client = Client(**_authorization(raw))
+    logged = []
+    for _ in range(3):
+        caplog.clear()
+        response = client.get(FRAMEWORKS[framework].format(endpoint))
+        assert response.status_code == 403
+        logged.append(caplog.text.count(f"unreadable {field} stored"))
+    assert logged == [1, 1, 1]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_rate_limit_answers_429_with_retry_after(framework: str) -> None:
     headers = _authorization(valid_key())
     url = FRAMEWORKS[framework].format("throttled")

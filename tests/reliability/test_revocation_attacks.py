@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
+from async_api_key.cache import key_digest
 from async_api_key.models import APIKey, BaseAPIKeyManager
 from async_api_key.verification import Reason, Verifier
 from tests.support.key_factories import wrong_secret_for
@@ -132,8 +133,9 @@ def test_a_tenant_manager_that_declares_its_scope_is_cached_per_tenant() -> None
     _, raw = OrganizationAPIKey.objects.create_key(name="beta key", organization=beta)
     verifier = _tenant_verifier(ScopedTenantKeysManager)
     assert _in_tenant("beta", verifier, raw) is Reason.VALID
-    assert verifier.cache.get_local(raw, "tenant:beta") is not None  # cached for beta...
-    assert verifier.cache.get_local(raw, "tenant:alpha") is None  # ...and for beta only
+    digest = key_digest(raw)
+    assert verifier.cache.get_local(digest, "tenant:beta") is not None  # cached for beta...
+    assert verifier.cache.get_local(digest, "tenant:alpha") is None  # ...and for beta only
     assert _in_tenant("alpha", verifier, raw) is Reason.UNKNOWN
 
 

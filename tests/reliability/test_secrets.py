@@ -11,6 +11,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import django
@@ -20,10 +21,11 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import Client, override_settings
+from django.utils import timezone
 from django.views.debug import ExceptionReporter
 
 from async_api_key import cache as cache_module
-from async_api_key import drf, hashing, ninja, signals
+from async_api_key import drf, hashing, ninja, signals, verification
 from async_api_key.hashing import check_key, hash_key
 from async_api_key.keys import generate_key, parse_key, random_base62
 from async_api_key.models import APIKey
@@ -92,6 +94,36 @@ def test_a_failure_inside_verification_keeps_the_key_out_of_the_error_report(
         pytest.skip("Django 4.2 cannot mask coroutine frames (documented in docs/auditing.md)")
     _, raw = APIKey.objects.create_key(name="report")
     client = Client(raise_request_exception=False)
+    response = client.get(f"/{endpoint}", headers={"X-API-Key": raw})
+    assert response.status_code == 500
+    _assert_hidden(raw, response.content.decode(), _error_report(response))
+
+
+@pytest.mark.parametrize("endpoint", ["ninja/plain", "drf/plain"])
+@pytest.mark.parametrize("failing", ["policy", "expiry rule"])
+def test_a_failure_on_a_cache_hit_keeps_the_key_out_of_the_error_report(
+    endpoint: str, failing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hot key is answered below a coroutine on Ninja, where Django masks only the
+    coroutines' own frames: a failure in the policy or the model's expiry rule must find no
+    frame holding the key."""
+    if endpoint.startswith("ninja") and django.VERSION < (5, 0):
+        pytest.skip("Django 4.2 cannot mask coroutine frames (documented in docs/auditing.md)")
+    _, raw = APIKey.objects.create_key(
+        name="hot",
+        allowed_networks=["127.0.0.0/8"],
+        expiry_date=timezone.now() + timedelta(days=1),
+    )
+    client = Client(raise_request_exception=False)
+    assert client.get(f"/{endpoint}", headers={"X-API-Key": raw}).status_code == 200
+
+    def fail(*args: Any) -> Any:
+        raise RuntimeError(f"the {failing} failed")
+
+    if failing == "policy":
+        monkeypatch.setattr(verification, "client_address", fail)
+    else:
+        monkeypatch.setattr(APIKey, "has_expired", property(fail))
     response = client.get(f"/{endpoint}", headers={"X-API-Key": raw})
     assert response.status_code == 500
     _assert_hidden(raw, response.content.decode(), _error_report(response))

@@ -4,8 +4,9 @@ that can affect validity is seen at once in this process."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, wraps
 from typing import Any
 
 import pytest
@@ -16,8 +17,9 @@ from django.utils import timezone
 
 from async_api_key import cache as cache_module
 from async_api_key import propagation
+from async_api_key.cache import key_digest
 from async_api_key.keys import generate_key
-from async_api_key.models import APIKey
+from async_api_key.models import AbstractAPIKey, APIKey
 from async_api_key.verification import Reason, Verifier
 from tests.conftest import HopCounter, QueryLog
 from tests.support.key_factories import wrong_secret_for
@@ -160,6 +162,11 @@ async def test_arevoke_is_seen_at_once_on_the_async_path() -> None:
     assert (await verifier.averify(raw)).reason is Reason.REVOKED
 
 
+def test_a_key_with_an_expiry_date_is_served_from_the_cache(queries: QueryLog) -> None:
+    _, raw = APIKey.objects.create_key(name="x", expiry_date=timezone.now() + timedelta(hours=1))
+    assert _verify_twice(raw, queries) == 0
+
+
 def test_a_key_that_expires_while_cached_is_refused() -> None:
     soon = timezone.now() + timedelta(seconds=30)
     api_key, raw = APIKey.objects.create_key(name="x", expiry_date=soon)
@@ -236,10 +243,52 @@ def test_a_cached_key_is_asked_an_expiry_rule_that_is_not_a_property() -> None:
         TRIALS_OVER.discard("snapshot")
 
 
+def test_a_proxy_asks_its_own_expiry_rule_of_a_key_its_concrete_model_cached() -> None:
+    """Both models read one entry (the same key table and cache scope): the rule of the
+    model reading it decides, not that of the model that stored it."""
+    _, raw = APIKey.objects.create_key(name="trial")
+    assert Verifier(APIKey).verify(raw).is_valid  # stored by APIKey's verifier
+    TRIALS_OVER.add("trial")
+    try:
+        assert Verifier(TrialKey).verify(raw).reason is Reason.EXPIRED
+    finally:
+        TRIALS_OVER.discard("trial")
+
+
+def _also_trial_over(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    @wraps(rule)  # takes the library's rule's name and module
+    def has_expired(api_key: Any) -> bool:
+        return api_key.name in TRIALS_OVER or rule(api_key)
+
+    return has_expired
+
+
+class WrappedRuleKey(APIKey):
+    """A proxy whose rule wraps the library's: a rule of its own all the same."""
+
+    class Meta:
+        proxy = True
+        app_label = "testapp"
+
+    has_expired = property(_also_trial_over(vars(AbstractAPIKey)["has_expired"].fget))
+
+
+def test_a_rule_that_wraps_the_librarys_is_asked_on_every_hit() -> None:
+    _, raw = WrappedRuleKey.objects.create_key(name="wrapped")
+    verifier = Verifier(WrappedRuleKey)
+    assert verifier.verify(raw).is_valid
+    TRIALS_OVER.add("wrapped")
+    try:
+        assert verifier.verify(raw).reason is Reason.EXPIRED
+    finally:
+        TRIALS_OVER.discard("wrapped")
+
+
 def test_only_the_librarys_own_expiry_rule_is_known_to_need_a_date() -> None:
     assert cache_module._library_expiry_rule(APIKey)
     assert not cache_module._library_expiry_rule(TrialKey)
     assert not cache_module._library_expiry_rule(SnapshotTrialKey)
+    assert not cache_module._library_expiry_rule(WrappedRuleKey)
 
 
 class _Clock:
@@ -293,7 +342,7 @@ def test_an_entry_invalidated_during_a_hit_is_a_miss(monkeypatch: pytest.MonkeyP
 
     racing = RevokingMidRead(cache_module._positive._items)
     monkeypatch.setattr(cache_module._positive, "_items", racing)
-    assert verifier.cache.get_local(raw, APIKey.objects.cache_scope()) is None
+    assert verifier.cache.get_local(key_digest(raw), APIKey.objects.cache_scope()) is None
     assert len(racing) == 0
     assert verifier.verify(raw).reason is Reason.REVOKED
 
