@@ -67,6 +67,17 @@ async def test_hot_key_on_the_async_path_costs_no_hop_and_no_query(
     assert queries.count == 0
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_hot_keys_allowlist_is_enforced_on_the_async_path() -> None:
+    _, raw = await APIKey.objects.acreate_key(name="x", allowed_networks=["10.0.0.0/8"])
+    verifier = Verifier(APIKey)
+    inside, outside = {"REMOTE_ADDR": "10.1.2.3"}, {"REMOTE_ADDR": "203.0.113.9"}
+    assert (await verifier.averify(raw, request_meta=inside)).is_valid
+    refused = await verifier.averify(raw, request_meta=outside)  # from the cache
+    assert refused.reason is Reason.IP_NOT_ALLOWED
+    assert (await verifier.averify(raw, request_meta=inside)).is_valid
+
+
 def test_each_hit_returns_its_own_instance() -> None:
     _, raw = APIKey.objects.create_key(name="x")
     verifier = Verifier(APIKey)
