@@ -4,7 +4,8 @@ that can affect validity is seen at once in this process."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property, wraps
 from typing import Any
@@ -200,9 +201,18 @@ def test_a_key_whose_expiry_passes_while_it_is_cached_is_refused_by_the_clock(
     assert len(cache_module._positive) == 0
 
 
-#: Names of keys whose trial ``TrialKey.has_expired`` says is over: a rule of the project's
-#: own, decided outside the row.
+#: Names of keys whose trial the proxies below say is over: a rule of the project's own,
+#: decided outside the row.
 TRIALS_OVER: set[str] = set()
+
+
+@contextmanager
+def _trial_over(name: str) -> Iterator[None]:
+    TRIALS_OVER.add(name)
+    try:
+        yield
+    finally:
+        TRIALS_OVER.discard(name)
 
 
 class TrialKey(APIKey):
@@ -217,20 +227,6 @@ class TrialKey(APIKey):
         return self.name in TRIALS_OVER or super().has_expired
 
 
-def test_a_cached_key_is_asked_its_models_own_expiry_rule_on_every_hit() -> None:
-    """Only keys of the library's own rule and without an expiry date skip the question."""
-    _, raw = TrialKey.objects.create_key(name="trial")
-    verifier = Verifier(TrialKey)
-    assert verifier.verify(raw).is_valid
-    assert verifier.verify(raw).is_valid  # from the cache
-    TRIALS_OVER.add("trial")
-    try:
-        assert verifier.verify(raw).reason is Reason.EXPIRED
-    finally:
-        TRIALS_OVER.discard("trial")
-    assert len(cache_module._positive) == 0
-
-
 class SnapshotTrialKey(APIKey):
     """A proxy whose rule is not a property: each copy of a key decides once."""
 
@@ -241,29 +237,6 @@ class SnapshotTrialKey(APIKey):
     @cached_property
     def has_expired(self) -> bool:
         return self.name in TRIALS_OVER
-
-
-def test_a_cached_key_is_asked_an_expiry_rule_that_is_not_a_property() -> None:
-    _, raw = SnapshotTrialKey.objects.create_key(name="snapshot")
-    verifier = Verifier(SnapshotTrialKey)
-    assert verifier.verify(raw).is_valid
-    TRIALS_OVER.add("snapshot")
-    try:
-        assert verifier.verify(raw).reason is Reason.EXPIRED
-    finally:
-        TRIALS_OVER.discard("snapshot")
-
-
-def test_a_proxy_asks_its_own_expiry_rule_of_a_key_its_concrete_model_cached() -> None:
-    """Both models read one entry (the same key table and cache scope): the rule of the
-    model reading it decides, not that of the model that stored it."""
-    _, raw = APIKey.objects.create_key(name="trial")
-    assert Verifier(APIKey).verify(raw).is_valid  # stored by APIKey's verifier
-    TRIALS_OVER.add("trial")
-    try:
-        assert Verifier(TrialKey).verify(raw).reason is Reason.EXPIRED
-    finally:
-        TRIALS_OVER.discard("trial")
 
 
 def _also_trial_over(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -284,15 +257,31 @@ class WrappedRuleKey(APIKey):
     has_expired = property(_also_trial_over(vars(AbstractAPIKey)["has_expired"].fget))
 
 
-def test_a_rule_that_wraps_the_librarys_is_asked_on_every_hit() -> None:
-    _, raw = WrappedRuleKey.objects.create_key(name="wrapped")
-    verifier = Verifier(WrappedRuleKey)
+@pytest.mark.parametrize(
+    "model",
+    [TrialKey, SnapshotTrialKey, WrappedRuleKey],
+    ids=["a property", "a cached_property", "a wrapper of the library's rule"],
+)
+def test_a_cached_key_is_asked_its_models_own_expiry_rule_on_every_hit(
+    model: type[APIKey],
+) -> None:
+    """Only keys of the library's own rule and without an expiry date skip the question."""
+    _, raw = model.objects.create_key(name="trial")
+    verifier = Verifier(model)
     assert verifier.verify(raw).is_valid
-    TRIALS_OVER.add("wrapped")
-    try:
+    assert verifier.verify(raw).is_valid  # from the cache
+    with _trial_over("trial"):
         assert verifier.verify(raw).reason is Reason.EXPIRED
-    finally:
-        TRIALS_OVER.discard("wrapped")
+    assert len(cache_module._positive) == 0
+
+
+def test_a_proxy_asks_its_own_expiry_rule_of_a_key_its_concrete_model_cached() -> None:
+    """Both models read one entry (the same key table and cache scope): the rule of the
+    model reading it decides, not that of the model that stored it."""
+    _, raw = APIKey.objects.create_key(name="trial")
+    assert Verifier(APIKey).verify(raw).is_valid  # stored by APIKey's verifier
+    with _trial_over("trial"):
+        assert Verifier(TrialKey).verify(raw).reason is Reason.EXPIRED
 
 
 def test_only_the_librarys_own_expiry_rule_is_known_to_need_a_date() -> None:
