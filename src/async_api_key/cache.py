@@ -111,7 +111,7 @@ class _Entry:
     #: expired only when it has one, or when the model reading it (a proxy may read the
     #: entries of its concrete model) decides ``has_expired`` in its own way: most keys
     #: never expire, and asking costs a property call on every hit.
-    has_expiry_date: bool = True
+    has_expiry_date: bool
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,7 @@ class Verifier(Generic[_KeyT]):
             if isinstance(checked, ParsedKey):
                 checked = self._check_stored(checked)
             outcome = self.apply_policy(checked, scopes=scopes, request_meta=request_meta)
-        # _reports(), inline: on a DRF hit, its call would be a tenth of what the library adds.
+        # _reports(), inline: its call adds about 560 instructions to every DRF hit (callgrind).
         if outcome.reason is not _VALID or verification_succeeded.receivers:
             signal, payload = self._report(outcome)
             if signal is not None and signal.receivers:
